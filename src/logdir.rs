@@ -1,0 +1,172 @@
+//! Where transcripts go (design §5): one new file per invocation, 0600, in a
+//! 0700 directory, created without following symlinks and never overwriting.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{OFlag, open, openat};
+use nix::sys::stat::{Mode, fstat};
+
+use crate::utc::Utc;
+
+/// A log directory, opened and checked.
+pub struct LogDir {
+    path: PathBuf,
+    fd: OwnedFd,
+}
+
+fn nix_io(e: nix::Error) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+impl LogDir {
+    /// Creates the directory (0700) if needed and opens it without following a
+    /// symlink at its last component. Refuses a directory owned by someone
+    /// else or writable by group or others: a transcript there could be read
+    /// or swapped by them.
+    pub fn open(path: &Path) -> io::Result<LogDir> {
+        match std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot create {}: {e}", path.display()),
+                ));
+            }
+        }
+        let fd = open(
+            path,
+            OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| {
+            let why = if e == nix::Error::ELOOP || e == nix::Error::ENOTDIR {
+                "is a symlink or not a directory; refusing to follow it".to_string()
+            } else {
+                nix_io(e).to_string()
+            };
+            io::Error::other(format!("log directory {}: {why}", path.display()))
+        })?;
+        let st = fstat(fd.as_fd()).map_err(nix_io)?;
+        let me = nix::unistd::geteuid().as_raw();
+        if st.st_uid != me {
+            return Err(io::Error::other(format!(
+                "log directory {} is owned by uid {}, not by this user (uid {me}); refusing to write there",
+                path.display(),
+                st.st_uid
+            )));
+        }
+        if st.st_mode & 0o022 != 0 {
+            return Err(io::Error::other(format!(
+                "log directory {} is writable by group or others (mode {:04o}); run: chmod 700 {}",
+                path.display(),
+                st.st_mode & 0o7777,
+                path.display()
+            )));
+        }
+        Ok(LogDir {
+            path: path.to_path_buf(),
+            fd,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates a new transcript file named after `start` (sortable by start
+    /// time), the pid and `tag`; a clash gets a counter, never an overwrite.
+    pub fn create(&self, start: &Utc, tag: &str) -> io::Result<(PathBuf, File)> {
+        let pid = std::process::id();
+        let stem = format!("{}-{pid}-{tag}", start.compact());
+        for n in 0..1000u32 {
+            let name = if n == 0 {
+                format!("{stem}.log")
+            } else {
+                format!("{stem}-{n}.log")
+            };
+            let flags =
+                OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+            match openat(
+                self.fd.as_fd(),
+                name.as_str(),
+                flags,
+                Mode::from_bits_truncate(0o600),
+            ) {
+                Ok(fd) => return Ok((self.path.join(name), File::from(fd))),
+                Err(nix::Error::EEXIST) => continue,
+                Err(e) => {
+                    return Err(io::Error::other(format!(
+                        "cannot create a transcript in {}: {}",
+                        self.path.display(),
+                        nix_io(e)
+                    )));
+                }
+            }
+        }
+        Err(io::Error::other(format!(
+            "{}: too many transcripts with the same name",
+            self.path.display()
+        )))
+    }
+}
+
+/// Creates a transcript at an explicit path (`-o FILE`): 0600, never through a
+/// symlink; an existing regular file is replaced only because the user named it.
+pub fn create_named(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn creates_private_files_and_never_overwrites() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b");
+        let d = LogDir::open(&dir).unwrap();
+        assert_eq!(
+            std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        let t = Utc::from_unix(1_700_000_000, 1);
+        let (p1, _) = d.create(&t, "scp").unwrap();
+        let (p2, _) = d.create(&t, "scp").unwrap();
+        assert_ne!(p1, p2);
+        assert_eq!(
+            std::fs::metadata(&p1).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn refuses_symlinked_dir_and_open_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(LogDir::open(&link).is_err());
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(LogDir::open(&real).is_err());
+    }
+}

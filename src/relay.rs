@@ -1,0 +1,411 @@
+//! The relay: one mio event loop moving bytes between our stdio and the
+//! child's pipes, unchanged and promptly, with a fixed buffer per direction
+//! (design §2). It formats nothing: what it sees goes to the [`Tracer`].
+
+use std::io;
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use nix::libc;
+use nix::sys::signal::{Signal, kill};
+
+use crate::child::{self, SignalPipe, Spawned};
+use crate::trace::Tracer;
+use crate::transcript::Stream;
+
+/// Bytes buffered per direction: the whole of the relay's data memory.
+pub const BUF_SIZE: usize = 128 * 1024;
+
+const SIGNALS: Token = Token(100);
+
+/// One side of a flow: a file descriptor and what we know of its readiness.
+struct End {
+    fd: RawFd,
+    /// Whether we own (and must close) the fd: the child's pipe ends.
+    owned: bool,
+    /// epoll refuses regular files and /dev/null: those are always ready.
+    pollable: bool,
+    /// Edge-triggered readiness: set by an event, cleared on EAGAIN.
+    ready: bool,
+    open: bool,
+}
+
+impl End {
+    fn new(fd: RawFd, owned: bool) -> End {
+        End {
+            fd,
+            owned,
+            pollable: true,
+            ready: false,
+            open: true,
+        }
+    }
+}
+
+/// One direction: a source, a destination, and the bytes in between.
+struct Flow {
+    stream: Stream,
+    src: End,
+    dst: End,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    /// The source reached its end (or failed); nothing more will be read.
+    src_eof: bool,
+    /// The destination was closed by us or failed; nothing more will be written.
+    dst_done: bool,
+}
+
+impl Flow {
+    fn new(stream: Stream, src: End, dst: End) -> Flow {
+        Flow {
+            stream,
+            src,
+            dst,
+            buf: vec![0; BUF_SIZE].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            src_eof: false,
+            dst_done: false,
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Everything read has been delivered (or can never be).
+    fn drained(&self) -> bool {
+        self.src_eof && (self.pending() == 0 || self.dst_done)
+    }
+}
+
+fn sys_read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn sys_write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn get_flags(fd: RawFd) -> Option<i32> {
+    let f = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    (f >= 0).then_some(f)
+}
+
+fn set_nonblocking(fd: RawFd) {
+    if let Some(f) = get_flags(fd) {
+        unsafe { libc::fcntl(fd, libc::F_SETFL, f | libc::O_NONBLOCK) };
+    }
+}
+
+fn is_socket(fd: RawFd) -> bool {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    unsafe { libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK }
+}
+
+/// Replaces one of our standard fds with /dev/null: the original is released
+/// (so the peer can see EOF) while the number stays taken.
+fn retire_std_fd(fd: RawFd) {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        unsafe { libc::dup2(null.as_raw_fd(), fd) };
+    }
+}
+
+/// Saved `F_GETFL` flags of our stdio, put back on drop: a tty or a file
+/// description shared with other processes must not stay non-blocking.
+struct RestoreFlags(Vec<(RawFd, i32)>);
+
+impl Drop for RestoreFlags {
+    fn drop(&mut self) {
+        for &(fd, flags) in &self.0 {
+            unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+        }
+    }
+}
+
+/// What the relay hands back: how the child ended.
+pub struct Outcome {
+    pub status: ExitStatus,
+}
+
+/// Relays our stdin/stdout/stderr to and from the child until the child has
+/// exited and its output is drained. Does not wait for EOF on our stdin: in a
+/// download the client closes its side only after it saw ours end.
+pub fn relay(mut sp: Spawned, signals: &SignalPipe, tracer: &mut Tracer) -> io::Result<Outcome> {
+    let _restore = RestoreFlags(
+        [0, 1, 2]
+            .iter()
+            .filter_map(|&fd| get_flags(fd).map(|f| (fd, f)))
+            .collect(),
+    );
+    for fd in [0, 1, 2] {
+        set_nonblocking(fd);
+    }
+    let child_in = sp.stdin.into_raw_fd();
+    let child_out = sp.stdout.into_raw_fd();
+    let child_err = sp.stderr.into_raw_fd();
+    for fd in [child_in, child_out, child_err] {
+        set_nonblocking(fd);
+    }
+    let mut flows = [
+        Flow::new(Stream::In, End::new(0, false), End::new(child_in, true)),
+        Flow::new(Stream::Out, End::new(child_out, true), End::new(1, false)),
+        Flow::new(Stream::Err, End::new(child_err, true), End::new(2, false)),
+    ];
+    let mut poll = Poll::new()?;
+    for (i, f) in flows.iter_mut().enumerate() {
+        register(&poll, &mut f.src, Token(2 * i), Interest::READABLE);
+        register(&poll, &mut f.dst, Token(2 * i + 1), Interest::WRITABLE);
+    }
+    poll.registry().register(
+        &mut SourceFd(&signals.read.as_raw_fd()),
+        SIGNALS,
+        Interest::READABLE,
+    )?;
+
+    let pid = nix::unistd::Pid::from_raw(sp.child.id() as i32);
+    let mut status: Option<ExitStatus> = sp.child.try_wait()?;
+    let mut events = Events::with_capacity(16);
+    let mut sigs = Vec::new();
+    loop {
+        // Move bytes until nothing moves; readiness flags persist until EAGAIN.
+        loop {
+            let mut progress = false;
+            for i in 0..flows.len() {
+                progress |= pump(&mut flows[i], &poll, tracer);
+            }
+            if flows[2].src_eof && flows[2].src.open && (flows[1].src_eof || status.is_some()) {
+                // The child's stderr ended. When a process exits, the kernel
+                // reports its stdout and stderr hang-ups in either order, so
+                // "stderr closed" waits for stdout's end (or the exit): the
+                // transcript stays the same from run to run.
+                tracer.closed(Stream::Err);
+                close_end(&mut flows[2].src, &poll);
+                progress = true;
+            }
+            if !progress {
+                break;
+            }
+        }
+        if status.is_some() && flows[1].drained() && flows[2].drained() {
+            break;
+        }
+        tracer.flush_if_due();
+        let busy = flows.iter().any(|f| has_unpollable_work(f));
+        let timeout = if busy {
+            Some(Duration::ZERO)
+        } else if tracer.wants_flush() {
+            Some(crate::trace::FLUSH_EVERY)
+        } else {
+            None
+        };
+        match poll.poll(&mut events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if events.is_empty() && !busy {
+            tracer.flush();
+        }
+        for ev in events.iter() {
+            if ev.token() == SIGNALS {
+                child::drain_signals(signals, &mut sigs);
+                for sig in sigs.drain(..) {
+                    if sig == Signal::SIGCHLD {
+                        continue;
+                    }
+                    if status.is_none() {
+                        // The child may already be gone: then there is nobody to tell.
+                        let _ = kill(pid, sig);
+                        tracer.note(format!("received {sig}, forwarded to the child"));
+                    } else {
+                        tracer.note(format!("received {sig} after the child exited"));
+                    }
+                }
+                if status.is_none() {
+                    status = sp.child.try_wait()?;
+                }
+                continue;
+            }
+            let Some(f) = flows.get_mut(ev.token().0 / 2) else {
+                continue;
+            };
+            // Errors and hang-ups count as ready: the next read or write says what happened.
+            if ev.token().0 % 2 == 0 {
+                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                    f.src.ready = true;
+                }
+            } else if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+                f.dst.ready = true;
+            }
+        }
+    }
+    tracer.flush();
+    // The child's stdin end, if still open, closes with the process.
+    let status = match status {
+        Some(s) => s,
+        None => sp.child.wait()?,
+    };
+    Ok(Outcome { status })
+}
+
+fn register(poll: &Poll, end: &mut End, token: Token, interest: Interest) {
+    match poll.registry().register(&mut SourceFd(&end.fd), token, interest) {
+        Ok(()) => {}
+        // EPERM: a regular file or /dev/null, which never blocks: always ready.
+        Err(_) => {
+            end.pollable = false;
+            end.ready = true;
+        }
+    }
+}
+
+fn has_unpollable_work(f: &Flow) -> bool {
+    let can_read = !f.src_eof && !f.src.pollable && f.end < f.buf.len() && !f.dst_done;
+    let can_write = f.pending() > 0 && !f.dst.pollable && !f.dst_done;
+    can_read || can_write
+}
+
+/// One round of reading and writing for a flow; true if anything changed.
+fn pump(f: &mut Flow, poll: &Poll, tracer: &mut Tracer) -> bool {
+    let mut progress = false;
+    // Write first: room in the buffer is what lets us read again.
+    while f.pending() > 0 && !f.dst_done && f.dst.ready {
+        match sys_write(f.dst.fd, &f.buf[f.start..f.end]) {
+            Ok(n) => {
+                f.start += n;
+                progress = true;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => f.dst.ready = false,
+            // EPIPE and the like: the reader is gone, and will stay gone.
+            Err(e) => {
+                dst_failed(f, poll, tracer, e);
+                progress = true;
+            }
+        }
+    }
+    if f.pending() == 0 {
+        f.start = 0;
+        f.end = 0;
+    }
+    if f.src_eof && f.pending() == 0 && !f.dst_done {
+        // Everything read has been written: pass the EOF on.
+        close_dst(f, poll);
+        progress = true;
+    }
+    if !f.src_eof && f.src.ready && !f.dst_done && f.end < f.buf.len() {
+        match sys_read(f.src.fd, &mut f.buf[f.end..]) {
+            Ok(0) => {
+                if f.stream == Stream::Err {
+                    // Reported by the caller, after a look at stdout: see `relay`.
+                    f.src_eof = true;
+                    return true;
+                }
+                src_ended(f, poll, tracer);
+                progress = true;
+            }
+            Ok(n) => {
+                tracer.bytes(f.stream, &f.buf[f.end..f.end + n]);
+                f.end += n;
+                progress = true;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => f.src.ready = false,
+            // EIO on a hung-up tty, ECONNRESET on a socket: an end, with a reason.
+            Err(e) => {
+                tracer.problem(format!("reading {} failed: {e}", source_name(f.stream)));
+                src_ended(f, poll, tracer);
+                progress = true;
+            }
+        }
+    }
+    progress
+}
+
+fn source_name(s: Stream) -> &'static str {
+    match s {
+        Stream::In => "our stdin",
+        Stream::Out => "the child's stdout",
+        Stream::Err => "the child's stderr",
+    }
+}
+
+fn src_ended(f: &mut Flow, poll: &Poll, tracer: &mut Tracer) {
+    f.src_eof = true;
+    tracer.closed(f.stream);
+    close_end(&mut f.src, poll);
+}
+
+/// The destination will never take more bytes: drop what is buffered and stop
+/// reading the source, closing it so the writer on the far side learns it too
+/// (the child gets EPIPE as it would have without us).
+fn dst_failed(f: &mut Flow, poll: &Poll, tracer: &mut Tracer, e: io::Error) {
+    let lost = f.pending();
+    let what = match f.stream {
+        Stream::In => format!("the child closed its stdin ({e}); {lost} bytes from the peer not delivered"),
+        Stream::Out => {
+            format!("writing our stdout failed ({e}); {lost} bytes of the child's output not delivered")
+        }
+        Stream::Err => {
+            format!("writing our stderr failed ({e}); {lost} bytes of the child's stderr not delivered")
+        }
+    };
+    tracer.note(what);
+    f.dst_done = true;
+    f.start = 0;
+    f.end = 0;
+    close_end(&mut f.dst, poll);
+    if !f.src_eof {
+        f.src_eof = true;
+        close_end(&mut f.src, poll);
+    }
+}
+
+/// Passes EOF on to the destination.
+fn close_dst(f: &mut Flow, poll: &Poll) {
+    f.dst_done = true;
+    if f.stream == Stream::Err {
+        // Our stderr stays open for our own warnings; scptrace exits soon anyway.
+        return;
+    }
+    if f.dst.fd == 1 && is_socket(1) {
+        // stdin and stdout may be one socket: close() alone would not end it.
+        unsafe { libc::shutdown(1, libc::SHUT_WR) };
+    }
+    close_end(&mut f.dst, poll);
+}
+
+fn close_end(end: &mut End, poll: &Poll) {
+    if !end.open {
+        return;
+    }
+    end.open = false;
+    end.ready = false;
+    if end.pollable {
+        let _ = poll.registry().deregister(&mut SourceFd(&end.fd));
+    }
+    if end.owned {
+        unsafe { libc::close(end.fd) };
+    } else if end.fd != 2 {
+        retire_std_fd(end.fd);
+    }
+}

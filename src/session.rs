@@ -1,0 +1,129 @@
+//! One traced run: open the transcript, spawn the program, relay, and end
+//! the way the program ended. Shared by `run`, the `scp` stand-in and `forced`.
+
+use std::ffi::OsString;
+use std::io::{BufWriter, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::child;
+use crate::config::{Format, Settings};
+use crate::logdir::{self, LogDir};
+use crate::relay;
+use crate::scp;
+use crate::trace::Tracer;
+use crate::transcript::{self, Sink};
+use crate::utc::Utc;
+use crate::warn::warn;
+
+/// What to run.
+pub struct Target {
+    /// The executable.
+    pub program: PathBuf,
+    /// What the child sees as argv[0].
+    pub argv0: OsString,
+    pub args: Vec<OsString>,
+    /// The scp options when this is a legacy scp server (enables decoding).
+    pub scp: Option<scp::Options>,
+}
+
+/// Where the transcript goes.
+pub enum Output {
+    /// A file the user named.
+    File(PathBuf),
+    /// A new file in the log directory.
+    LogDir,
+}
+
+/// Size of the transcript's write buffer: lines reach the file in batches.
+const LOG_BUF: usize = 64 * 1024;
+
+fn open_sink(
+    settings: &Settings,
+    output: &Output,
+    start: &Utc,
+    tag: &str,
+) -> std::io::Result<(String, Box<dyn Sink>)> {
+    let (label, file) = match output {
+        Output::File(p) => (p.display().to_string(), logdir::create_named(p)?),
+        Output::LogDir => {
+            let dir = LogDir::open(&settings.log_dir.value)?;
+            let (p, f) = dir.create(start, tag)?;
+            (p.display().to_string(), f)
+        }
+    };
+    let w = BufWriter::with_capacity(LOG_BUF, file);
+    Ok((
+        label,
+        make_writer(settings.format.value, settings.timestamps.value, w),
+    ))
+}
+
+/// A transcript writer of the given format over any `Write`.
+pub fn make_writer<W: Write + 'static>(format: Format, timestamps: bool, w: W) -> Box<dyn Sink> {
+    match format {
+        Format::Text | Format::Jsonl => Box::new(transcript::text::TextWriter::new(w, timestamps)),
+    }
+}
+
+/// Runs `target` traced; returns only if it could not be started.
+pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result<std::convert::Infallible> {
+    let start = Utc::now();
+    for w in &settings.warnings {
+        warn(w);
+    }
+    let signals = child::install_signal_pipe()?;
+    let tag = target
+        .program
+        .file_name()
+        .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())
+        .unwrap_or_else(|| "trace".into());
+    let mut tracer = match open_sink(settings, &output, &start, &tag) {
+        Ok((label, sink)) => Tracer::new(
+            Some(sink),
+            label,
+            settings.framing.value,
+            settings.data.value,
+            target.scp,
+        ),
+        Err(e) => {
+            warn(&format!("{e}; the transfer goes on untraced"));
+            Tracer::disabled()
+        }
+    };
+    tracer.header("scptrace", env!("CARGO_PKG_VERSION"));
+    tracer.header("start", &start.rfc3339());
+    tracer.header("pid", &std::process::id().to_string());
+    if let Ok(h) = nix::unistd::gethostname() {
+        tracer.header("host", &h.to_string_lossy());
+    }
+    let uid = nix::unistd::geteuid();
+    let user = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string());
+    tracer.header("user", &user);
+    tracer.header("program", &target.program.display().to_string());
+    let mut argv: Vec<OsString> = vec![target.program.clone().into_os_string()];
+    argv.extend(target.args.iter().cloned());
+    tracer.invocation(transcript::shell_join(
+        &argv.iter().map(|a| a.as_bytes()).collect::<Vec<_>>(),
+    ));
+
+    let spawned = match child::spawn(&target.program, &target.argv0, &target.args) {
+        Ok(s) => s,
+        Err(e) => {
+            tracer.problem(format!("cannot start {}: {e}", target.program.display()));
+            tracer.flush();
+            return Err(anyhow::anyhow!("cannot run {}: {e}", target.program.display()));
+        }
+    };
+    let outcome = relay::relay(spawned, &signals, &mut tracer)?;
+    tracer.exit(child::status_code(outcome.status));
+    tracer.flush();
+    drop(tracer);
+    child::exit_like(outcome.status)
+}

@@ -1,0 +1,94 @@
+//! Running as `scp`: finding the real scp, and telling a server invocation
+//! (traced) from a client one (exec'd untouched).
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+use crate::config::Settings;
+
+/// Whether `argv0`'s file name is `scp`: then we are the stand-in.
+pub fn invoked_as_scp(argv0: &OsStr) -> bool {
+    Path::new(argv0).file_name() == Some(OsStr::new("scp"))
+}
+
+/// (device, inode) of a file, following symlinks.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+fn own_identity() -> Option<(u64, u64)> {
+    identity(Path::new("/proc/self/exe")).or_else(|| std::env::current_exe().ok().and_then(|p| identity(&p)))
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// How the real scp was found (for `doctor` and the transcript header).
+#[derive(Debug, Clone)]
+pub struct RealScp {
+    pub path: PathBuf,
+    pub how: String,
+}
+
+/// Finds the real scp (design §2): the configured one, else the first `scp`
+/// on PATH that is not this program, else /usr/bin/scp. One that turns out to
+/// be scptrace itself is an error, never a fork loop.
+pub fn find_real_scp(settings: &Settings) -> Result<RealScp> {
+    find_real_scp_in(settings, std::env::var_os("PATH").as_deref())
+}
+
+pub fn find_real_scp_in(settings: &Settings, path_var: Option<&OsStr>) -> Result<RealScp> {
+    let me = own_identity();
+    let is_me = |p: &Path| me.is_some() && identity(p) == me;
+    if let Some(p) = &settings.real_scp.value {
+        if is_me(p) {
+            bail!(
+                "the real scp configured ({}, from {}) is scptrace itself; point it at the real scp, e.g. /usr/bin/scp",
+                p.display(),
+                settings.real_scp.origin
+            );
+        }
+        return Ok(RealScp {
+            path: p.clone(),
+            how: format!("from {}", settings.real_scp.origin),
+        });
+    }
+    if let Some(path_var) = path_var {
+        for dir in std::env::split_paths(path_var) {
+            let cand = dir.join("scp");
+            if is_executable_file(&cand) && !is_me(&cand) {
+                return Ok(RealScp {
+                    path: cand,
+                    how: "first scp on PATH that is not scptrace".into(),
+                });
+            }
+        }
+    }
+    let fallback = PathBuf::from("/usr/bin/scp");
+    if is_me(&fallback) {
+        bail!("every scp on PATH and /usr/bin/scp is scptrace itself; set SCPTRACE_REAL_SCP to the real scp");
+    }
+    if !is_executable_file(&fallback) {
+        bail!(
+            "no real scp found: no scp on PATH other than scptrace, and no /usr/bin/scp; set SCPTRACE_REAL_SCP"
+        );
+    }
+    Ok(RealScp {
+        path: fallback,
+        how: "fallback /usr/bin/scp".into(),
+    })
+}
+
+/// Replaces this process with the real scp, same argv: for client invocations,
+/// which must keep the terminal and the progress meter to themselves.
+pub fn exec_real(real: &Path, argv0: &OsStr, args: &[OsString]) -> anyhow::Error {
+    let err = std::process::Command::new(real).arg0(argv0).args(args).exec();
+    anyhow::anyhow!("cannot run the real scp {}: {err}", real.display())
+}

@@ -1,0 +1,188 @@
+//! What a transcript is made of, independent of how it is written.
+//!
+//! The relay and the tracer produce [`Event`]s; a writer per format (text,
+//! JSON Lines) consumes them through [`Sink`]. Nothing here does I/O itself.
+
+pub mod text;
+
+use std::io;
+
+/// One of the traced program's standard streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// Bytes the peer sent to the program's stdin (`I:`).
+    In,
+    /// Bytes the program wrote to its stdout (`O:`).
+    Out,
+    /// Bytes the program wrote to its stderr (`E:`).
+    Err,
+}
+
+impl Stream {
+    /// The text form's line prefix letter.
+    pub fn letter(self) -> char {
+        match self {
+            Stream::In => 'I',
+            Stream::Out => 'O',
+            Stream::Err => 'E',
+        }
+    }
+
+    /// The name used in `>>> NAME closed` and in JSON Lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::In => "stdin",
+            Stream::Out => "stdout",
+            Stream::Err => "stderr",
+        }
+    }
+}
+
+/// What a bytes line holds, as far as the tracer knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// One read, undecoded (`--framing raw`, or a program that is not scp).
+    Raw,
+    /// A control record: `C`, `D`, `E` or `T`, with its newline.
+    Record,
+    /// `\0` from the sink.
+    Ack,
+    /// `\x01…\n`: a warning; the transfer goes on.
+    Warning,
+    /// `\x02…\n`: a fatal error.
+    Fatal,
+    /// A file's contents.
+    Data,
+    /// The `\0` the source sends after a file's contents.
+    DataEnd,
+    /// Bytes that are not protocol: a shell banner, stderr text, garbage.
+    Text,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Raw => "raw",
+            Kind::Record => "record",
+            Kind::Ack => "ack",
+            Kind::Warning => "warning",
+            Kind::Fatal => "fatal",
+            Kind::Data => "data",
+            Kind::DataEnd => "data_end",
+            Kind::Text => "text",
+        }
+    }
+}
+
+/// A line of bytes that passed on one stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bytes {
+    pub stream: Stream,
+    /// The bytes shown (all of them, or a file's head).
+    pub bytes: Vec<u8>,
+    /// How many bytes passed; more than `bytes.len()` when only a head is shown.
+    pub len: u64,
+    pub kind: Kind,
+    /// Annotation, without the leading `# `.
+    pub note: Option<String>,
+    /// The decoded message, for JSON Lines (`{"type":"file",…}`).
+    pub msg: Option<serde_json::Value>,
+}
+
+/// One transcript line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    /// `# key: value`, before the invocation line.
+    Header {
+        key: String,
+        value: String,
+    },
+    /// `>>> New command invocation: ARGV` (already shell-quoted).
+    Invocation(String),
+    Bytes(Bytes),
+    /// `>>> stdin closed` and so on.
+    Closed(Stream),
+    /// `!! TEXT`: a protocol violation (`name: sentence`) or a tracing problem.
+    Problem(String),
+    /// `>>> TEXT`: any other thing scptrace observed (a signal forwarded, a
+    /// stream that failed).
+    Note(String),
+    /// `#: N`; negative for a death by signal.
+    Exit(i32),
+}
+
+/// An entry with the time it was observed, in seconds since the trace started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub t: f64,
+    pub entry: Entry,
+}
+
+/// Where events go: a transcript writer, or a test's vector.
+pub trait Sink {
+    fn event(&mut self, ev: &Event) -> io::Result<()>;
+    fn flush(&mut self) -> io::Result<()>;
+}
+
+impl Sink for Vec<Event> {
+    fn event(&mut self, ev: &Event) -> io::Result<()> {
+        self.push(ev.clone());
+        Ok(())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Quotes one argument for a POSIX shell so the invocation line can be pasted.
+pub fn shell_quote(arg: &[u8]) -> String {
+    let safe = !arg.is_empty()
+        && arg
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b));
+    let s = String::from_utf8_lossy(arg);
+    if safe {
+        s.into_owned()
+    } else if arg.iter().all(|&b| (0x20..=0x7e).contains(&b) || b >= 0x80) && std::str::from_utf8(arg).is_ok()
+    {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    } else {
+        // Control bytes or invalid UTF-8: bash's $'…' keeps them exact.
+        let mut out = String::from("$'");
+        for &b in arg {
+            match b {
+                b'\'' => out.push_str("\\'"),
+                b'\\' => out.push_str("\\\\"),
+                0x20..=0x7e => out.push(b as char),
+                _ => out.push_str(&format!("\\x{b:02x}")),
+            }
+        }
+        out.push('\'');
+        out
+    }
+}
+
+/// Quotes a whole argv, space-separated.
+pub fn shell_join<A: AsRef<[u8]>>(argv: &[A]) -> String {
+    argv.iter()
+        .map(|a| shell_quote(a.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(
+            shell_join(&["/usr/bin/scp", "-d", "-t", "/tmp"]),
+            "/usr/bin/scp -d -t /tmp"
+        );
+        assert_eq!(shell_quote(b"a b"), "'a b'");
+        assert_eq!(shell_quote(b"it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(b""), "''");
+        assert_eq!(shell_quote(b"\xffx\n"), "$'\\xffx\\x0a'");
+    }
+}
