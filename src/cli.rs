@@ -21,6 +21,22 @@ pub struct Cli {
 pub enum Command {
     /// Trace any program's stdin, stdout and stderr (e.g. `scptrace run -o t.log -- scp -d -t /tmp`)
     Run(RunArgs),
+    /// Trace the client side: run a local scp with scptrace as its ssh program
+    Record(crate::record::RecordArgs),
+    /// Render saved transcripts: colour, filters, text or JSON Lines, summaries
+    Show(crate::show::ShowArgs),
+    /// Decode transcripts and list protocol violations; exit 1 if any
+    Check(crate::check::CheckArgs),
+    /// Speak a transcript's I: side to a fresh real scp and report where the replies differ
+    Replay(crate::replay::ReplayArgs),
+    /// Run as an sshd ForceCommand or authorized_keys command=
+    Forced(crate::forced::ForcedArgs),
+    /// Put the scp stand-in in place on this machine
+    Install(crate::install::InstallArgs),
+    /// Undo exactly what `install` did
+    Uninstall(crate::install::UninstallArgs),
+    /// Explain what a non-interactive ssh session on this machine runs as `scp`
+    Doctor(crate::install::DoctorArgs),
 }
 
 /// Options that shape a transcript.

@@ -1,14 +1,20 @@
 //! scptrace: a transparent tap on the legacy SCP protocol. `main` only
 //! dispatches: on the name we were started as, then on the subcommand.
 
+mod check;
 mod child;
 mod cli;
 mod config;
 mod escape;
+mod forced;
+mod install;
 mod logdir;
+mod record;
 mod relay;
+mod replay;
 mod scp;
 mod session;
+mod show;
 mod standin;
 mod trace;
 mod transcript;
@@ -77,6 +83,14 @@ fn run_cli(cli: Cli) -> Result<i32> {
             let output = a.trace.output.map(Output::File).unwrap_or(Output::LogDir);
             match session::run_traced(target, &settings, output)? {}
         }
+        Command::Record(a) => record::run(a),
+        Command::Show(a) => show::run(a),
+        Command::Check(a) => check::run(a),
+        Command::Replay(a) => replay::run(a),
+        Command::Forced(a) => forced::run(a),
+        Command::Install(a) => install::run(a),
+        Command::Uninstall(a) => install::uninstall(a),
+        Command::Doctor(a) => install::doctor(a),
     }
 }
 
