@@ -27,6 +27,9 @@ pub struct Target {
     pub args: Vec<OsString>,
     /// The scp options when this is a legacy scp server (enables decoding).
     pub scp: Option<scp::Options>,
+    /// The invocation line's text when it is not `program args…` (e.g. the
+    /// remote command of an ssh leg in `record`).
+    pub shown: Option<String>,
 }
 
 /// Where the transcript goes.
@@ -35,6 +38,8 @@ pub enum Output {
     File(PathBuf),
     /// A new file in the log directory.
     LogDir,
+    /// Our stderr, live (`record -o -`).
+    Stderr,
 }
 
 /// Size of the transcript's write buffer: lines reach the file in batches.
@@ -48,6 +53,13 @@ fn open_sink(
 ) -> std::io::Result<(String, Box<dyn Sink>)> {
     let (label, file) = match output {
         Output::File(p) => (p.display().to_string(), logdir::create_named(p)?),
+        Output::Stderr => {
+            let w = std::io::LineWriter::new(StderrWriter);
+            return Ok((
+                "stderr".into(),
+                make_writer(settings.format.value, settings.timestamps.value, w),
+            ));
+        }
         Output::LogDir => {
             let dir = LogDir::open(&settings.log_dir.value)?;
             let (p, f) = dir.create(start, tag)?;
@@ -126,4 +138,17 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
     tracer.flush();
     drop(tracer);
     child::exit_like(outcome.status)
+}
+
+/// Our stderr as a `Write` that survives it being non-blocking (see `warn`).
+struct StderrWriter;
+
+impl Write for StderrWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        crate::warn::write_stderr(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
