@@ -60,6 +60,7 @@ fn run_standin(argv0: OsString, args: Vec<OsString>) -> Result<i32> {
         argv0,
         args,
         scp: Some(opts),
+        shown: None,
     };
     match session::run_traced(target, &settings, Output::LogDir)? {}
 }
@@ -79,6 +80,7 @@ fn run_cli(cli: Cli) -> Result<i32> {
                 argv0: a.command[0].clone(),
                 args,
                 scp: scp_opts,
+                shown: None,
             };
             let output = a.trace.output.map(Output::File).unwrap_or(Output::LogDir);
             match session::run_traced(target, &settings, output)? {}
