@@ -1,22 +1,1791 @@
-//! The sans-IO SCP decoder (design §4). Placeholder until the decoder lands:
-//! it recognises nothing, so every transcript is framed per read.
+//! The sans-IO SCP decoder (design §4): fed the bytes of each direction in the
+//! order they were read, it frames them into protocol messages and flags every
+//! deviation, without doing I/O, buffering file data, or ever stopping.
+//!
+//! The two directions are decoded separately but share one model of the
+//! conversation: the source's direction carries records (`C`/`D`/`E`/`T`),
+//! file data and the `\0` after each file; the sink's direction carries
+//! replies (`\0`, `\x01…\n`, `\x02…\n`). Replies are matched first in, first
+//! out against what awaits one, which is how the decoder learns whether the
+//! sink accepted a file (data follows) or refused it (the next record follows).
+//! docs/decoder.md describes the state machine and every violation.
+//!
+//! Memory is bounded whatever the input: a line buffer of [`LINE_CAP`] bytes per
+//! direction, at most [`STACK_CAP`] remembered directory names (and
+//! [`STACK_BYTES_CAP`] bytes of them), at most [`PENDING_CAP`] remembered
+//! outstanding replies; beyond that only counts. File data is counted, never
+//! copied, and skipped over with one slice computation per call.
 
-use super::{Dir, Options};
+use std::collections::VecDeque;
 
-/// See the module docs.
-pub struct Decoder {
-    #[allow(dead_code)]
-    opts: Options,
+use super::msg::Msg;
+use super::{Dir, Options, Role};
+use crate::escape::escape;
+
+/// Bytes of a line (record, warning, text) kept; a longer record line is
+/// flagged `line-too-long`, and a text frame ends after this many bytes.
+pub const LINE_CAP: usize = 4096;
+/// The longest name that is not flagged `name-too-long`.
+pub const NAME_MAX: usize = 1024;
+/// Directory names remembered on the stack; deeper levels are only counted.
+pub const STACK_CAP: usize = 10_000;
+/// Total bytes of remembered directory names; beyond it names are forgotten.
+pub const STACK_BYTES_CAP: usize = 64 * 1024;
+/// Outstanding replies remembered by kind; beyond it only counted.
+pub const PENDING_CAP: usize = 1024;
+/// Bytes of a text quoted in a violation sentence.
+const QUOTE_CAP: usize = 200;
+
+/// A protocol violation: a stable kebab-case `name` (for `check`, filters and
+/// scripts) and a one-sentence `text` for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub name: &'static str,
+    pub text: String,
 }
 
 /// What the decoder reports.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Event {}
+pub enum Event {
+    /// A message in `dir` ends at byte offset `end` (exclusive) of the current
+    /// input (for `feed`: an index into the slice passed; for `skip`: a count
+    /// within the n skipped; for `eof`/`finish`: 0). The message's bytes begin
+    /// where the previous Frame in the same dir ended (possibly in an earlier
+    /// call). Every byte fed belongs to exactly one Frame eventually (at the
+    /// latest at eof); a Frame is never empty.
+    Frame { dir: Dir, end: usize, msg: Msg },
+    /// File data begins at offset `at` of the current input in `dir` (where the
+    /// previous Frame ended). Always followed later by a Frame with Msg::Data.
+    DataStart { dir: Dir, at: usize, size: u64 },
+    /// A protocol violation, emitted right after the Frame it concerns (or at
+    /// the point it happens). `dir` is `None` for the session-level ones that
+    /// [`Decoder::finish`] reports.
+    Violation { dir: Option<Dir>, v: Violation },
+}
+
+/// What kind of line a direction is in the middle of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Line {
+    /// A `C`/`D`/`E`/`T` line (in the sink's direction: a record instead of a reply).
+    Record,
+    /// `\x01…\n`.
+    Warning,
+    /// `\x02…\n`.
+    Fatal,
+    /// Source's direction: a line starting with a byte that starts no record.
+    Unknown,
+    /// Sink's direction: a reply line starting with a byte that is no reply.
+    BadAck,
+    /// Before the protocol started: text, unless it turns out a clean record.
+    Pre,
+    /// After the session ended: text.
+    After,
+}
+
+/// Where a direction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum St {
+    /// At a message boundary.
+    Idle,
+    /// Inside a line.
+    Line(Line),
+    /// Source's direction, after a `C` whose reply has not been seen yet.
+    AfterFile,
+    /// Source's direction, inside a file's data (`started`: DataStart emitted).
+    Data { started: bool, seen: u64 },
+    /// Source's direction, after a file's data: the `\0` (or an error) is next.
+    DataEnd,
+}
+
+/// One direction's decoding state.
+#[derive(Debug)]
+struct Side {
+    st: St,
+    /// The first [`LINE_CAP`] bytes of the current line.
+    line: Vec<u8>,
+    /// Bytes of the current line so far (may exceed `line.len()`).
+    len: u64,
+    /// The current warning/error line follows a file's data (it stands for the `\0`).
+    after_data: bool,
+    /// A protocol byte has been seen in this direction.
+    started: bool,
+    /// `bytes-after-end` was reported for this direction.
+    after_end_flagged: bool,
+    /// `eof` was called for this direction.
+    eof: bool,
+}
+
+impl Side {
+    fn new() -> Side {
+        Side {
+            st: St::Idle,
+            line: Vec::new(),
+            len: 0,
+            after_data: false,
+            started: false,
+            after_end_flagged: false,
+            eof: false,
+        }
+    }
+
+    fn push_line(&mut self, bytes: &[u8]) {
+        let room = LINE_CAP.saturating_sub(self.line.len());
+        self.line.extend_from_slice(bytes.get(..room).unwrap_or(bytes));
+        self.len = self.len.saturating_add(bytes.len() as u64);
+    }
+}
+
+/// Something in the source's direction that awaits the sink's reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    /// The sink's first `\0` (it speaks first).
+    Ready,
+    Times,
+    File,
+    /// A `D` that made the directory stack `depth` deep.
+    Dir {
+        depth: u64,
+    },
+    /// An `E`; `top`: with no directory open (it ends an OpenSSH sink).
+    EndDir {
+        top: bool,
+    },
+    /// The `\0` (or error) after a file's data.
+    DataEnd,
+    /// A bad or unknown record (OpenSSH answers it with an error).
+    Bad,
+}
+
+/// How a reply answered what awaited it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reply {
+    Ack,
+    Warning,
+    Fatal,
+    /// A reply that is not one (bad ack byte, a record): OpenSSH's `response()`
+    /// reads it as an error message.
+    Garbage,
+}
+
+/// Why the session is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// A `\x02` fatal error was sent in this direction.
+    Fatal(Dir),
+    /// The sink acknowledged an `E` with no directory open: an OpenSSH sink returns.
+    TopLevelEnd,
+}
+
+/// The file whose record was seen last.
+#[derive(Debug)]
+struct File {
+    name: Vec<u8>,
+    size: u64,
+}
+
+/// The decoder of one scp session. See the module docs.
+#[derive(Debug)]
+pub struct Decoder {
+    opts: Options,
+    /// The source's direction (records and data).
+    src: Side,
+    /// The sink's direction (replies).
+    snk: Side,
+    file: Option<File>,
+    /// Warnings replied since the last record (for `repeated-warning`).
+    warnings: u32,
+    pending: VecDeque<Pending>,
+    /// Outstanding replies beyond [`PENDING_CAP`], counted only.
+    pending_extra: u64,
+    /// Names of the open directories, innermost last; at most [`STACK_CAP`].
+    stack: Vec<Option<Vec<u8>>>,
+    stack_bytes: usize,
+    /// Open directories (may exceed `stack.len()`).
+    depth: u64,
+    /// A `T` awaits its `C`/`D`.
+    times_pending: bool,
+    ended: Option<End>,
+    /// A direction ended in the middle of a file's data.
+    truncated: bool,
+    any_bytes: bool,
+    finished: bool,
+}
+
+fn violation(out: &mut Vec<Event>, dir: Option<Dir>, name: &'static str, text: String) {
+    out.push(Event::Violation {
+        dir,
+        v: Violation { name, text },
+    });
+}
+
+/// `text` escaped for a sentence, at most [`QUOTE_CAP`] bytes of it.
+fn quote(text: &[u8]) -> String {
+    match text.get(..QUOTE_CAP) {
+        Some(head) if head.len() < text.len() => format!("\"{}\"...", escape(head)),
+        _ => format!("\"{}\"", escape(text)),
+    }
+}
+
+fn byte_desc(b: u8) -> String {
+    if b.is_ascii_graphic() {
+        format!("'{}' (0x{b:02x})", b as char)
+    } else {
+        format!("0x{b:02x}")
+    }
+}
 
 impl Decoder {
     pub fn new(opts: Options) -> Self {
-        Decoder { opts }
+        let mut pending = VecDeque::new();
+        pending.push_back(Pending::Ready);
+        Decoder {
+            opts,
+            src: Side::new(),
+            snk: Side::new(),
+            file: None,
+            warnings: 0,
+            pending,
+            pending_extra: 0,
+            stack: Vec::new(),
+            stack_bytes: 0,
+            depth: 0,
+            times_pending: false,
+            ended: None,
+            truncated: false,
+            any_bytes: false,
+            finished: false,
+        }
     }
 
-    pub fn feed(&mut self, _dir: Dir, _input: &[u8], _out: &mut Vec<Event>) {}
+    /// The direction that carries records and data.
+    fn src_dir(&self) -> Dir {
+        match self.opts.role {
+            Role::Sink => Dir::In,
+            Role::Source => Dir::Out,
+        }
+    }
+
+    fn file_name(&self) -> Vec<u8> {
+        self.file.as_ref().map(|f| f.name.clone()).unwrap_or_default()
+    }
+
+    fn file_size(&self) -> u64 {
+        self.file.as_ref().map_or(0, |f| f.size)
+    }
+
+    /// Decodes `input`, the next bytes read in `dir`; consumes all of it.
+    pub fn feed(&mut self, dir: Dir, input: &[u8], out: &mut Vec<Event>) {
+        if input.is_empty() {
+            return;
+        }
+        self.any_bytes = true;
+        let is_src = dir == self.src_dir();
+        let mut pos = 0;
+        while pos < input.len() {
+            pos = if is_src {
+                self.step_src(dir, input, pos, out)
+            } else {
+                self.step_snk(dir, input, pos, out)
+            };
+        }
+    }
+
+    /// Bytes of the current file's data not yet seen in `dir` (0 if `dir` is
+    /// not inside a file's data, or the sink has not accepted the file yet).
+    pub fn data_remaining(&self, dir: Dir) -> u64 {
+        if dir != self.src_dir() {
+            return 0;
+        }
+        match self.src.st {
+            St::Data { seen, .. } => self.file_size().saturating_sub(seen),
+            _ => 0,
+        }
+    }
+
+    /// `n` data bytes passed in `dir` without being looked at (splice): the same
+    /// events as feeding them, with offsets counted within the `n`. `n` must not
+    /// exceed [`Decoder::data_remaining`]; any excess is ignored.
+    pub fn skip(&mut self, dir: Dir, n: u64, out: &mut Vec<Event>) {
+        let n = n.min(self.data_remaining(dir));
+        if n == 0 {
+            return;
+        }
+        self.any_bytes = true;
+        if let St::Data { started, seen } = self.src.st {
+            if !started {
+                out.push(Event::DataStart {
+                    dir,
+                    at: 0,
+                    size: self.file_size(),
+                });
+            }
+            let seen = seen.saturating_add(n);
+            self.src.st = St::Data { started: true, seen };
+            if seen >= self.file_size() {
+                self.data_done(dir, usize::try_from(n).unwrap_or(usize::MAX), out);
+            }
+        }
+    }
+
+    /// `dir` reached its end: frames what is pending in it (a line without its
+    /// newline, incomplete data) and flags what is missing.
+    pub fn eof(&mut self, dir: Dir, out: &mut Vec<Event>) {
+        let is_src = dir == self.src_dir();
+        let side = if is_src { &mut self.src } else { &mut self.snk };
+        if side.eof {
+            return;
+        }
+        side.eof = true;
+        match side.st {
+            St::Idle | St::AfterFile => {}
+            St::Line(kind) => self.end_line(dir, is_src, kind, 0, false, out),
+            St::Data { started, seen } => {
+                let (name, size) = (self.file_name(), self.file_size());
+                if started {
+                    let msg = Msg::Data {
+                        name: name.clone(),
+                        size,
+                        seen,
+                        complete: false,
+                    };
+                    out.push(Event::Frame { dir, end: 0, msg });
+                }
+                violation(
+                    out,
+                    Some(dir),
+                    "data-short",
+                    format!(
+                        "the stream ended after {seen} of the {size} bytes announced for {}",
+                        quote(&name)
+                    ),
+                );
+                self.src.st = St::Idle;
+                self.truncated = true;
+            }
+            St::DataEnd => {
+                let name = self.file_name();
+                violation(
+                    out,
+                    Some(dir),
+                    "missing-data-end",
+                    format!(
+                        "the stream ended where the \\0 after the data of {} was expected",
+                        quote(&name)
+                    ),
+                );
+                self.src.st = St::Idle;
+            }
+        }
+    }
+
+    /// The session is over (the program exited): closes both directions as
+    /// [`Decoder::eof`] does, then reports what the whole session left undone.
+    pub fn finish(&mut self, out: &mut Vec<Event>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.eof(Dir::In, out);
+        self.eof(Dir::Out, out);
+        // Nothing happened at all, or the conversation was cut short on
+        // purpose: what is still open says nothing more.
+        if !self.any_bytes || matches!(self.ended, Some(End::Fatal(_))) || self.truncated {
+            return;
+        }
+        if self.depth > 0 {
+            let names: Vec<String> = self
+                .stack
+                .iter()
+                .rev()
+                .take(5)
+                .map(|n| n.as_deref().map_or_else(|| "?".to_string(), quote))
+                .collect();
+            let more = if self.depth > 5 { ", ..." } else { "" };
+            violation(
+                out,
+                None,
+                "unclosed-dirs",
+                format!(
+                    "the session ended with {} director{} entered by D and never left by E (innermost first: {}{more})",
+                    self.depth,
+                    if self.depth == 1 { "y" } else { "ies" },
+                    names.join(", ")
+                ),
+            );
+        }
+        if self.times_pending {
+            violation(
+                out,
+                None,
+                "times-without-file",
+                "the session ended after a T record that no C or D record followed".to_string(),
+            );
+        }
+        let open = (self.pending.len() as u64).saturating_add(self.pending_extra);
+        if open > 0 {
+            let first = match self.pending.front() {
+                Some(Pending::Ready) => "the sink's first \\0 (ready)",
+                Some(Pending::Times) => "a T record",
+                Some(Pending::File) => "a C record",
+                Some(Pending::Dir { .. }) => "a D record",
+                Some(Pending::EndDir { .. }) => "an E record",
+                Some(Pending::DataEnd) => "the end of a file",
+                Some(Pending::Bad) | None => "a bad record",
+            };
+            violation(
+                out,
+                None,
+                "missing-reply",
+                format!(
+                    "the session ended with {open} message{} never answered by the sink, the first: {first}",
+                    if open == 1 { "" } else { "s" }
+                ),
+            );
+        }
+    }
+
+    /// Heap bytes held by the decoder, for tests of the memory bound.
+    #[cfg(test)]
+    pub fn buffered_bytes(&self) -> usize {
+        self.src.line.capacity()
+            + self.snk.line.capacity()
+            + self.stack.capacity() * std::mem::size_of::<Option<Vec<u8>>>()
+            + self.stack.iter().flatten().map(Vec::capacity).sum::<usize>()
+            + self.pending.capacity() * std::mem::size_of::<Pending>()
+            + self.file.as_ref().map_or(0, |f| f.name.capacity())
+    }
+
+    // ---- the source's direction -------------------------------------------
+
+    /// Decodes from `input[pos]` in the source's direction; returns the new
+    /// position. Either consumes at least one byte or changes the state to one
+    /// that will.
+    fn step_src(&mut self, dir: Dir, input: &[u8], pos: usize, out: &mut Vec<Event>) -> usize {
+        let Some(&b) = input.get(pos) else {
+            return input.len();
+        };
+        match self.src.st {
+            St::Line(kind) => self.scan_line(dir, true, kind, input, pos, out),
+            St::Data { started, seen } => {
+                if !started {
+                    out.push(Event::DataStart {
+                        dir,
+                        at: pos,
+                        size: self.file_size(),
+                    });
+                }
+                let remaining = self.file_size().saturating_sub(seen);
+                let avail = input.len() - pos;
+                let n = usize::try_from(remaining).map_or(avail, |r| r.min(avail));
+                let seen = seen.saturating_add(n as u64);
+                self.src.st = St::Data { started: true, seen };
+                let end = pos + n;
+                if seen >= self.file_size() {
+                    self.data_done(dir, end, out);
+                }
+                end
+            }
+            _ if self.ended.is_some() => {
+                self.src.st = St::Line(Line::After);
+                pos
+            }
+            St::AfterFile => {
+                let name = self.file_name();
+                violation(
+                    out,
+                    Some(dir),
+                    "data-before-ack",
+                    format!(
+                        "the source went on after the C record of {} before the sink accepted it",
+                        quote(&name)
+                    ),
+                );
+                self.src.st = self.data_state();
+                pos
+            }
+            St::DataEnd => match b {
+                0 => {
+                    self.src.st = St::Idle;
+                    self.src.started = true;
+                    let msg = Msg::DataEnd {
+                        name: self.file_name(),
+                    };
+                    out.push(Event::Frame {
+                        dir,
+                        end: pos + 1,
+                        msg,
+                    });
+                    self.push_pending(Pending::DataEnd);
+                    pos + 1
+                }
+                1 | 2 => {
+                    self.src.after_data = true;
+                    self.src.st = St::Line(if b == 1 { Line::Warning } else { Line::Fatal });
+                    pos
+                }
+                _ => {
+                    let name = self.file_name();
+                    violation(
+                        out,
+                        Some(dir),
+                        "missing-data-end",
+                        format!(
+                            "byte {} after the data of {} is not the \\0 that ends it; read as the start of the next record",
+                            byte_desc(b),
+                            quote(&name)
+                        ),
+                    );
+                    self.src.st = St::Idle;
+                    pos
+                }
+            },
+            St::Idle => {
+                let started = self.src.started;
+                match b {
+                    0 => {
+                        self.src.started = true;
+                        out.push(Event::Frame {
+                            dir,
+                            end: pos + 1,
+                            msg: Msg::Ack,
+                        });
+                        violation(
+                            out,
+                            Some(dir),
+                            "ack-instead-of-record",
+                            "an ack (\\0) from the source, where its next record was expected".to_string(),
+                        );
+                        return pos + 1;
+                    }
+                    1 => self.src.st = St::Line(Line::Warning),
+                    2 => self.src.st = St::Line(Line::Fatal),
+                    _ if !started => self.src.st = St::Line(Line::Pre),
+                    b'C' | b'D' | b'E' | b'T' => self.src.st = St::Line(Line::Record),
+                    _ => self.src.st = St::Line(Line::Unknown),
+                }
+                pos
+            }
+        }
+    }
+
+    /// The state after an accepted `C`.
+    fn data_state(&self) -> St {
+        if self.file_size() == 0 {
+            St::DataEnd
+        } else {
+            St::Data {
+                started: false,
+                seen: 0,
+            }
+        }
+    }
+
+    fn data_done(&mut self, dir: Dir, end: usize, out: &mut Vec<Event>) {
+        let size = self.file_size();
+        let msg = Msg::Data {
+            name: self.file_name(),
+            size,
+            seen: size,
+            complete: true,
+        };
+        out.push(Event::Frame { dir, end, msg });
+        self.src.st = St::DataEnd;
+    }
+
+    // ---- the sink's direction ---------------------------------------------
+
+    fn step_snk(&mut self, dir: Dir, input: &[u8], pos: usize, out: &mut Vec<Event>) -> usize {
+        let Some(&b) = input.get(pos) else {
+            return input.len();
+        };
+        match self.snk.st {
+            St::Line(kind) => return self.scan_line(dir, false, kind, input, pos, out),
+            _ if self.ended.is_some() => self.snk.st = St::Line(Line::After),
+            _ => match b {
+                0 => {
+                    self.snk.started = true;
+                    out.push(Event::Frame {
+                        dir,
+                        end: pos + 1,
+                        msg: Msg::Ack,
+                    });
+                    self.reply(dir, Reply::Ack, out);
+                    return pos + 1;
+                }
+                1 => self.snk.st = St::Line(Line::Warning),
+                2 => self.snk.st = St::Line(Line::Fatal),
+                _ if !self.snk.started => self.snk.st = St::Line(Line::Pre),
+                b'C' | b'D' | b'E' | b'T' => self.snk.st = St::Line(Line::Record),
+                _ => self.snk.st = St::Line(Line::BadAck),
+            },
+        }
+        pos
+    }
+
+    /// A reply arrived: match it with what awaits one and apply its effect.
+    fn reply(&mut self, dir: Dir, reply: Reply, out: &mut Vec<Event>) {
+        let mut repeated = false;
+        if reply == Reply::Warning {
+            self.warnings = self.warnings.saturating_add(1);
+            if self.warnings == 2 {
+                repeated = true;
+                let about = match &self.file {
+                    Some(f) => format!("for {}", quote(&f.name)),
+                    None => "for the same record".to_string(),
+                };
+                violation(
+                    out,
+                    Some(dir),
+                    "repeated-warning",
+                    format!(
+                        "a second warning reply {about}; a source that reads one reply per message loses step"
+                    ),
+                );
+            }
+        }
+        if reply == Reply::Fatal {
+            self.ended = Some(End::Fatal(dir));
+        }
+        let Some(p) = self.pop_pending() else {
+            if !repeated && reply != Reply::Garbage {
+                violation(
+                    out,
+                    Some(dir),
+                    "unexpected-reply",
+                    "a reply from the sink when no record or file end was waiting for one".to_string(),
+                );
+            }
+            return;
+        };
+        let ok = reply == Reply::Ack;
+        match p {
+            Pending::Ready | Pending::DataEnd | Pending::Bad => {}
+            Pending::Times => {
+                if !ok {
+                    // The source skips the file the refused times were for.
+                    self.times_pending = false;
+                }
+            }
+            Pending::File => {
+                if self.src.st == St::AfterFile {
+                    self.src.st = if ok { self.data_state() } else { St::Idle };
+                }
+            }
+            Pending::Dir { depth } => {
+                if !ok && self.depth == depth {
+                    // Refused: the source does not descend, and sends no E.
+                    self.pop_dir();
+                }
+            }
+            Pending::EndDir { top } => {
+                if top && ok && self.ended.is_none() {
+                    self.ended = Some(End::TopLevelEnd);
+                }
+            }
+        }
+    }
+
+    // ---- lines ----------------------------------------------------------
+
+    /// Consumes line bytes from `input[pos..]`; frames the line at its end.
+    fn scan_line(
+        &mut self,
+        dir: Dir,
+        is_src: bool,
+        kind: Line,
+        input: &[u8],
+        pos: usize,
+        out: &mut Vec<Event>,
+    ) -> usize {
+        let rest = input.get(pos..).unwrap_or_default();
+        let side = if is_src { &mut self.src } else { &mut self.snk };
+        let text_like = matches!(kind, Line::Pre | Line::After);
+        // Text frames are cut at LINE_CAP bytes; protocol lines run to their newline.
+        let room = if text_like {
+            usize::try_from((LINE_CAP as u64).saturating_sub(side.len))
+                .unwrap_or(0)
+                .max(1)
+        } else {
+            usize::MAX
+        };
+        // Before the protocol, the sink's text ends where its first \0 begins.
+        let stop_nul = kind == Line::Pre && !is_src;
+        let window = rest.get(..room).unwrap_or(rest);
+        let hit = window.iter().position(|&b| b == b'\n' || (stop_nul && b == 0));
+        match hit {
+            Some(i) if window.get(i) == Some(&b'\n') => {
+                side.push_line(window.get(..=i).unwrap_or_default());
+                let end = pos + i + 1;
+                self.end_line(dir, is_src, kind, end, true, out);
+                end
+            }
+            Some(i) => {
+                side.push_line(window.get(..i).unwrap_or_default());
+                let end = pos + i;
+                if side.len == 0 {
+                    // Cannot happen (a text line starts with a byte that is not
+                    // \0), but never emit an empty frame.
+                    side.st = St::Idle;
+                    return end;
+                }
+                self.end_line(dir, is_src, kind, end, false, out);
+                end
+            }
+            None => {
+                side.push_line(window);
+                let end = pos + window.len();
+                if text_like && side.len >= LINE_CAP as u64 {
+                    self.end_line(dir, is_src, kind, end, false, out);
+                }
+                end
+            }
+        }
+    }
+
+    /// Frames the current line of a direction, which ends at `end`;
+    /// `newline`: it ended with its newline (else: at EOF, at the text cap, or
+    /// before a \0).
+    fn end_line(
+        &mut self,
+        dir: Dir,
+        is_src: bool,
+        kind: Line,
+        end: usize,
+        newline: bool,
+        out: &mut Vec<Event>,
+    ) {
+        let side = if is_src { &mut self.src } else { &mut self.snk };
+        let mut line = std::mem::take(&mut side.line);
+        let len = side.len;
+        let after_data = side.after_data;
+        side.len = 0;
+        side.after_data = false;
+        side.st = St::Idle;
+        let too_long = len > LINE_CAP as u64;
+        if newline && !too_long {
+            line.pop();
+        }
+        let at_eof = !newline && !matches!(kind, Line::Pre | Line::After);
+        let mut viols: Vec<(&'static str, String)> = Vec::new();
+        if too_long && !matches!(kind, Line::Pre | Line::After) {
+            viols.push((
+                "line-too-long",
+                format!("a line of {len} bytes, longer than the {LINE_CAP} a record may take"),
+            ));
+        }
+        if at_eof {
+            viols.push((
+                "line-without-newline",
+                format!("the stream ended inside a line ({len} bytes without a newline)"),
+            ));
+        }
+        let complete = newline && !too_long;
+        let msg = match kind {
+            Line::Warning | Line::Fatal => {
+                if is_src {
+                    self.src.started = true;
+                } else {
+                    self.snk.started = true;
+                }
+                let text = line.get(1..).unwrap_or_default().to_vec();
+                let fatal = kind == Line::Fatal;
+                let msg = if fatal {
+                    Msg::Fatal(text)
+                } else {
+                    Msg::Warning(text)
+                };
+                self.emit(dir, end, msg, &viols, out);
+                if is_src {
+                    if fatal {
+                        self.ended = Some(End::Fatal(dir));
+                    } else if after_data && !at_eof {
+                        // OpenSSH's source reports a read error in place of the
+                        // \0; the sink still answers it.
+                        self.push_pending(Pending::DataEnd);
+                    }
+                } else if !at_eof {
+                    self.reply(dir, if fatal { Reply::Fatal } else { Reply::Warning }, out);
+                } else if fatal {
+                    self.ended = Some(End::Fatal(dir));
+                }
+                return;
+            }
+            Line::After => {
+                let side = if is_src { &mut self.src } else { &mut self.snk };
+                if !side.after_end_flagged {
+                    side.after_end_flagged = true;
+                    let why = match self.ended {
+                        Some(End::Fatal(d)) if d == dir => "after this side's fatal error",
+                        Some(End::Fatal(_)) => "after the other side's fatal error",
+                        _ => "after the E record that ended the sink",
+                    };
+                    viols.push((
+                        "bytes-after-end",
+                        format!("bytes after the session ended ({why})"),
+                    ));
+                }
+                Msg::Text
+            }
+            Line::BadAck => {
+                let b = line.first().copied().unwrap_or(0);
+                viols.insert(
+                    0,
+                    (
+                        "bad-ack",
+                        format!(
+                            "reply byte {} is not \\0, \\x01 or \\x02; the line read as an error message: {}",
+                            byte_desc(b),
+                            quote(&line)
+                        ),
+                    ),
+                );
+                self.emit(dir, end, Msg::Text, &viols, out);
+                if !at_eof {
+                    self.reply(dir, Reply::Garbage, out);
+                }
+                return;
+            }
+            Line::Unknown => {
+                let b = line.first().copied().unwrap_or(0);
+                let text = if b == b'\n' || (line.is_empty() && newline) {
+                    "an empty line where a record was expected".to_string()
+                } else {
+                    format!(
+                        "a line starting with {}, which starts no record: {}",
+                        byte_desc(b),
+                        quote(&line)
+                    )
+                };
+                viols.insert(0, ("unknown-record", text));
+                self.emit(dir, end, Msg::BadRecord, &viols, out);
+                if !at_eof {
+                    self.push_pending(Pending::Bad);
+                }
+                return;
+            }
+            Line::Pre => {
+                let mut pv = Vec::new();
+                let parsed = if complete {
+                    parse_record(&line, &mut pv)
+                } else {
+                    None
+                };
+                if parsed.is_some() && pv.iter().all(|(n, _)| !is_syntax(n)) {
+                    // A clean record: the protocol started without preamble.
+                    return self.end_record(dir, is_src, end, line, out);
+                }
+                let mut shown = line;
+                if newline && too_long {
+                    // `line` holds the head only.
+                } else if newline {
+                    shown.push(b'\n');
+                }
+                viols.push((
+                    "output-before-protocol",
+                    format!(
+                        "{} before the protocol started (a shell start-up file that prints?): {}",
+                        if is_src {
+                            "the source wrote"
+                        } else {
+                            "the sink wrote"
+                        },
+                        quote(&shown)
+                    ),
+                ));
+                Msg::Text
+            }
+            Line::Record => {
+                if complete {
+                    return self.end_record(dir, is_src, end, line, out);
+                }
+                // Too long or cut by EOF: we cannot trust what we hold.
+                if is_src {
+                    if matches!(line.first(), Some(b'C' | b'D')) {
+                        self.times_pending = false;
+                    }
+                    self.warnings = 0;
+                    self.src.started = true;
+                }
+                if !is_src {
+                    viols.insert(0, record_instead_of_ack());
+                }
+                self.emit(dir, end, Msg::BadRecord, &viols, out);
+                if !at_eof {
+                    if is_src {
+                        self.push_pending(Pending::Bad);
+                    } else {
+                        self.reply(dir, Reply::Garbage, out);
+                    }
+                }
+                return;
+            }
+        };
+        self.emit(dir, end, msg, &viols, out);
+    }
+
+    fn emit(&self, dir: Dir, end: usize, msg: Msg, viols: &[(&'static str, String)], out: &mut Vec<Event>) {
+        out.push(Event::Frame { dir, end, msg });
+        for (name, text) in viols {
+            violation(out, Some(dir), name, text.clone());
+        }
+    }
+
+    /// Frames a complete record line (without its newline) and applies it.
+    fn end_record(&mut self, dir: Dir, is_src: bool, end: usize, line: Vec<u8>, out: &mut Vec<Event>) {
+        let mut viols = Vec::new();
+        let parsed = parse_record(&line, &mut viols);
+        if !is_src {
+            // A record where a reply belongs: both sides think they are the source?
+            self.snk.started = true;
+            viols.clear();
+            viols.push(record_instead_of_ack());
+            let msg = parsed.unwrap_or(Msg::BadRecord);
+            self.emit(dir, end, msg, &viols, out);
+            self.reply(dir, Reply::Garbage, out);
+            return;
+        }
+        self.src.started = true;
+        self.warnings = 0;
+        let letter = line.first().copied().unwrap_or(0);
+        let msg = match parsed {
+            Some(Msg::File { mode, size, name }) => {
+                self.times_pending = false;
+                self.file = Some(File {
+                    name: name.clone(),
+                    size,
+                });
+                self.src.st = St::AfterFile;
+                self.push_pending(Pending::File);
+                Msg::File { mode, size, name }
+            }
+            Some(Msg::Dir { mode, name }) => {
+                self.times_pending = false;
+                if !self.opts.recursive {
+                    viols.push((
+                        "dir-without-r",
+                        "a D record, but scp was not started with -r (OpenSSH: \"received directory without -r\")"
+                            .to_string(),
+                    ));
+                }
+                self.push_dir(&name);
+                self.push_pending(Pending::Dir { depth: self.depth });
+                Msg::Dir { mode, name }
+            }
+            Some(Msg::EndDir { .. }) => {
+                if self.times_pending {
+                    self.times_pending = false;
+                    viols.push((
+                        "times-without-file",
+                        "a T record followed by an E record instead of a C or D record".to_string(),
+                    ));
+                }
+                let top = self.depth == 0;
+                let name = if top {
+                    viols.push((
+                        "unbalanced-end",
+                        "an E record with no directory open (an OpenSSH sink ends here)".to_string(),
+                    ));
+                    None
+                } else {
+                    self.pop_dir()
+                };
+                self.push_pending(Pending::EndDir { top });
+                Msg::EndDir { name }
+            }
+            Some(msg @ Msg::Times { .. }) => {
+                if self.times_pending {
+                    viols.push((
+                        "times-without-file",
+                        "a T record followed by another T record instead of a C or D record".to_string(),
+                    ));
+                }
+                self.times_pending = true;
+                self.push_pending(Pending::Times);
+                msg
+            }
+            _ => {
+                if matches!(letter, b'C' | b'D') {
+                    self.times_pending = false;
+                }
+                self.push_pending(Pending::Bad);
+                Msg::BadRecord
+            }
+        };
+        self.emit(dir, end, msg, &viols, out);
+    }
+
+    // ---- bookkeeping ----------------------------------------------------
+
+    fn push_pending(&mut self, p: Pending) {
+        if self.pending_extra > 0 || self.pending.len() >= PENDING_CAP {
+            self.pending_extra = self.pending_extra.saturating_add(1);
+        } else {
+            self.pending.push_back(p);
+        }
+    }
+
+    fn pop_pending(&mut self) -> Option<Pending> {
+        if let Some(p) = self.pending.pop_front() {
+            return Some(p);
+        }
+        if self.pending_extra > 0 {
+            self.pending_extra -= 1;
+            return Some(Pending::Bad);
+        }
+        None
+    }
+
+    fn push_dir(&mut self, name: &[u8]) {
+        if self.stack.len() < STACK_CAP && self.depth == self.stack.len() as u64 {
+            let keep = self.stack_bytes.saturating_add(name.len()) <= STACK_BYTES_CAP;
+            if keep {
+                self.stack_bytes = self.stack_bytes.saturating_add(name.len());
+            }
+            self.stack.push(keep.then(|| name.to_vec()));
+        }
+        self.depth = self.depth.saturating_add(1);
+    }
+
+    /// Leaves the innermost directory; its name if remembered.
+    fn pop_dir(&mut self) -> Option<Vec<u8>> {
+        if self.depth == 0 {
+            return None;
+        }
+        self.depth -= 1;
+        if self.depth < self.stack.len() as u64 {
+            let name = self.stack.pop().flatten();
+            if let Some(n) = &name {
+                self.stack_bytes = self.stack_bytes.saturating_sub(n.len());
+            }
+            name
+        } else {
+            None
+        }
+    }
+}
+
+fn record_instead_of_ack() -> (&'static str, String) {
+    (
+        "record-instead-of-ack",
+        "a record from the sink, where a reply (\\0, \\x01 or \\x02) was expected".to_string(),
+    )
+}
+
+/// Violations that mean a line is not well-formed (as opposed to a well-formed
+/// record with a dangerous or unusual value).
+fn is_syntax(name: &str) -> bool {
+    matches!(name, "bad-mode" | "bad-size" | "bad-times" | "bad-end")
+}
+
+/// Splits `s` at its first space: (before, after); `None` if there is none.
+fn split_space(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let i = s.iter().position(|&b| b == b' ')?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
+/// A decimal number made of ASCII digits only, if it fits in a u64.
+fn decimal(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    s.iter().try_fold(0u64, |acc, &b| {
+        if b.is_ascii_digit() {
+            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+/// Parses a complete record line (without its newline): `C`, `D`, `E`, `T`.
+/// Pushes the violations found; `None` if the line cannot be read as a record
+/// at all (the caller frames it as [`Msg::BadRecord`]).
+fn parse_record(line: &[u8], viols: &mut Vec<(&'static str, String)>) -> Option<Msg> {
+    let (&letter, body) = line.split_first()?;
+    match letter {
+        b'C' | b'D' => parse_file_or_dir(letter, body, viols),
+        b'E' => {
+            if !body.is_empty() {
+                viols.push((
+                    "bad-end",
+                    format!("an E record with bytes before its newline: {}", quote(body)),
+                ));
+            }
+            Some(Msg::EndDir { name: None })
+        }
+        b'T' => parse_times(body, viols),
+        _ => None,
+    }
+}
+
+fn parse_file_or_dir(letter: u8, body: &[u8], viols: &mut Vec<(&'static str, String)>) -> Option<Msg> {
+    let Some((mode_s, rest)) = split_space(body) else {
+        viols.push((
+            "bad-mode",
+            format!(
+                "the mode {} is not followed by a space (OpenSSH: \"mode not delimited\")",
+                quote(body)
+            ),
+        ));
+        return None;
+    };
+    let octal = !mode_s.is_empty() && mode_s.len() <= 10 && mode_s.iter().all(|b| (b'0'..=b'7').contains(b));
+    if mode_s.len() != 4 || !octal {
+        viols.push((
+            "bad-mode",
+            format!(
+                "the mode {} is not exactly four octal digits followed by a space",
+                quote(mode_s)
+            ),
+        ));
+    }
+    if !octal {
+        return None;
+    }
+    let mode = mode_s.iter().fold(0u32, |acc, &b| {
+        acc.saturating_mul(8).saturating_add(u32::from(b - b'0'))
+    });
+    let Some((size_s, name)) = split_space(rest) else {
+        let why = if decimal(rest).is_some() {
+            format!(
+                "the size {} is not followed by a space and a name (OpenSSH: \"size not delimited\")",
+                quote(rest)
+            )
+        } else {
+            format!(
+                "the size {} is not a decimal number followed by a space",
+                quote(rest)
+            )
+        };
+        viols.push(("bad-size", why));
+        return None;
+    };
+    let Some(size) = decimal(size_s) else {
+        let why = if size_s.is_empty() {
+            "the size is missing (OpenSSH: \"size not present\")".to_string()
+        } else if size_s.iter().all(u8::is_ascii_digit) {
+            format!("the size {} is out of range (more than 2^64-1)", quote(size_s))
+        } else {
+            format!("the size {} is not a decimal number", quote(size_s))
+        };
+        viols.push(("bad-size", why));
+        return None;
+    };
+    if size > i64::MAX as u64 {
+        viols.push((
+            "bad-size",
+            format!("the size {size} is out of range for a file (more than 2^63-1; OpenSSH: \"size out of range\")"),
+        ));
+    }
+    check_name(name, viols);
+    Some(if letter == b'C' {
+        Msg::File {
+            mode,
+            size,
+            name: name.to_vec(),
+        }
+    } else {
+        Msg::Dir {
+            mode,
+            name: name.to_vec(),
+        }
+    })
+}
+
+fn check_name(name: &[u8], viols: &mut Vec<(&'static str, String)>) {
+    if name.is_empty() {
+        viols.push(("bad-name", "the name is empty".to_string()));
+    } else if name.contains(&0) {
+        viols.push((
+            "bad-name",
+            format!(
+                "the name {} contains a \\0 byte, which cuts it short for a C program",
+                quote(name)
+            ),
+        ));
+    }
+    if name == b"." || name == b".." {
+        viols.push((
+            "name-dot",
+            format!("the name {} would make the sink write to the target directory itself or its parent (CVE-2018-20685)", quote(name)),
+        ));
+    }
+    if name.contains(&b'/') {
+        viols.push((
+            "name-slash",
+            format!(
+                "the name {} contains '/', so it could escape the target directory (CVE-2019-6111)",
+                quote(name)
+            ),
+        ));
+    }
+    if name.len() > NAME_MAX {
+        viols.push((
+            "name-too-long",
+            format!("the name is {} bytes long, more than {NAME_MAX}", name.len()),
+        ));
+    }
+}
+
+fn parse_times(body: &[u8], viols: &mut Vec<(&'static str, String)>) -> Option<Msg> {
+    let mut fail = |why: String| {
+        viols.push(("bad-times", why));
+        None
+    };
+    let fields: Vec<&[u8]> = body.split(|&b| b == b' ').collect();
+    let [m, mu, a, au] = fields.as_slice() else {
+        return fail(format!(
+            "the T record has {} space-separated fields instead of 4 (\"T<mtime> <mtime_us> <atime> <atime_us>\"): {}",
+            fields.len(),
+            quote(body)
+        ));
+    };
+    let mut nums = [0u64; 4];
+    let names = ["mtime", "mtime microseconds", "atime", "atime microseconds"];
+    for (i, f) in [m, mu, a, au].into_iter().enumerate() {
+        let (Some(slot), Some(what)) = (nums.get_mut(i), names.get(i)) else {
+            return None;
+        };
+        match decimal(f) {
+            Some(v) => *slot = v,
+            None if f.is_empty() => {
+                return fail(format!("the {what} field of the T record is missing"));
+            }
+            None => {
+                return fail(format!(
+                    "the {what} field {} is not a decimal number that fits in 64 bits",
+                    quote(f)
+                ));
+            }
+        }
+    }
+    let [mtime, mtime_us, atime, atime_us] = nums;
+    for (what, us) in [("mtime", mtime_us), ("atime", atime_us)] {
+        if us > 999_999 {
+            return fail(format!(
+                "the {what} microseconds {us} are out of range (0 to 999999)"
+            ));
+        }
+    }
+    for (what, s) in [("mtime", mtime), ("atime", atime)] {
+        if s > i64::MAX as u64 {
+            viols.push((
+                "bad-times",
+                format!("the {what} {s} is out of range for a time_t (OpenSSH ignores the times)"),
+            ));
+        }
+    }
+    Some(Msg::Times {
+        mtime,
+        mtime_us,
+        atime,
+        atime_us,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scp::Role;
+
+    // ---- harness --------------------------------------------------------
+
+    /// One decoded item, with a frame's bytes reconstructed from the offsets.
+    #[derive(Debug, Clone, PartialEq)]
+    pub(super) enum Item {
+        Frame {
+            dir: Dir,
+            bytes: Vec<u8>,
+            msg: Msg,
+        },
+        DataStart {
+            dir: Dir,
+            size: u64,
+        },
+        Violation {
+            dir: Option<Dir>,
+            name: &'static str,
+            text: String,
+        },
+    }
+
+    fn ix(dir: Dir) -> usize {
+        match dir {
+            Dir::In => 0,
+            Dir::Out => 1,
+        }
+    }
+
+    /// Drives a decoder and checks the framing contract on every event: frames
+    /// are non-empty, contiguous per direction, DataStart is where the previous
+    /// frame ended, and (after `finish`) every byte is in exactly one frame.
+    pub(super) struct Harness {
+        pub dec: Decoder,
+        fed: [Vec<u8>; 2],
+        framed: [usize; 2],
+        pub items: Vec<Item>,
+    }
+
+    impl Harness {
+        pub fn new(opts: Options) -> Self {
+            Harness {
+                dec: Decoder::new(opts),
+                fed: [vec![], vec![]],
+                framed: [0, 0],
+                items: vec![],
+            }
+        }
+
+        fn absorb(&mut self, base: [usize; 2], events: Vec<Event>) {
+            for ev in events {
+                match ev {
+                    Event::Frame { dir, end, msg } => {
+                        let d = ix(dir);
+                        let abs = base[d] + end;
+                        assert!(abs > self.framed[d], "empty or backwards frame {msg:?}");
+                        assert!(abs <= self.fed[d].len(), "frame past the input {msg:?}");
+                        let bytes = self.fed[d][self.framed[d]..abs].to_vec();
+                        self.framed[d] = abs;
+                        if let Msg::Data { seen, .. } = &msg {
+                            assert_eq!(*seen, bytes.len() as u64, "data frame length");
+                        }
+                        self.items.push(Item::Frame { dir, bytes, msg });
+                    }
+                    Event::DataStart { dir, at, size } => {
+                        let d = ix(dir);
+                        assert_eq!(base[d] + at, self.framed[d], "DataStart not at a frame boundary");
+                        self.items.push(Item::DataStart { dir, size });
+                    }
+                    Event::Violation { dir, v } => {
+                        assert!(!v.text.is_empty());
+                        assert!(v.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'));
+                        self.items.push(Item::Violation {
+                            dir,
+                            name: v.name,
+                            text: v.text,
+                        });
+                    }
+                }
+            }
+        }
+
+        pub fn feed(&mut self, dir: Dir, bytes: &[u8]) {
+            let base = [self.fed[0].len(), self.fed[1].len()];
+            self.fed[ix(dir)].extend_from_slice(bytes);
+            let mut ev = Vec::new();
+            self.dec.feed(dir, bytes, &mut ev);
+            self.absorb(base, ev);
+            assert!(
+                self.dec.buffered_bytes() <= BOUND,
+                "buffers grew to {}",
+                self.dec.buffered_bytes()
+            );
+        }
+
+        /// Passes `bytes` (which must be file data) with `skip`, as a splice would.
+        pub fn skip(&mut self, dir: Dir, bytes: &[u8]) {
+            assert!(bytes.len() as u64 <= self.dec.data_remaining(dir));
+            let base = [self.fed[0].len(), self.fed[1].len()];
+            self.fed[ix(dir)].extend_from_slice(bytes);
+            let mut ev = Vec::new();
+            self.dec.skip(dir, bytes.len() as u64, &mut ev);
+            self.absorb(base, ev);
+        }
+
+        pub fn eof(&mut self, dir: Dir) {
+            let base = [self.fed[0].len(), self.fed[1].len()];
+            let mut ev = Vec::new();
+            self.dec.eof(dir, &mut ev);
+            self.absorb(base, ev);
+        }
+
+        pub fn finish(mut self) -> Vec<Item> {
+            let base = [self.fed[0].len(), self.fed[1].len()];
+            let mut ev = Vec::new();
+            self.dec.finish(&mut ev);
+            self.absorb(base, ev);
+            for d in 0..2 {
+                assert_eq!(
+                    self.framed[d],
+                    self.fed[d].len(),
+                    "bytes left unframed in dir {d}"
+                );
+            }
+            self.items
+        }
+    }
+
+    /// The memory bound the proptest and every harness call check.
+    const BOUND: usize = 2 * LINE_CAP
+        + STACK_CAP * std::mem::size_of::<Option<Vec<u8>>>() * 2
+        + STACK_BYTES_CAP
+        + PENDING_CAP * std::mem::size_of::<Pending>() * 2
+        + LINE_CAP;
+
+    pub(super) type Session = Vec<(Dir, Vec<u8>)>;
+
+    fn seg(dir: Dir, b: &[u8]) -> (Dir, Vec<u8>) {
+        (dir, b.to_vec())
+    }
+
+    fn opts(role: Role, recursive: bool, preserve: bool) -> Options {
+        Options {
+            role,
+            recursive,
+            target_dir: false,
+            preserve,
+        }
+    }
+    fn sink() -> Options {
+        opts(Role::Sink, false, false)
+    }
+    fn sink_r() -> Options {
+        opts(Role::Sink, true, true)
+    }
+    fn source() -> Options {
+        opts(Role::Source, false, false)
+    }
+
+    /// Feeds each segment whole, then ends both directions and finishes.
+    pub(super) fn run(o: Options, s: &Session) -> Vec<Item> {
+        let mut h = Harness::new(o);
+        for (d, b) in s {
+            h.feed(*d, b);
+        }
+        h.eof(Dir::In);
+        h.eof(Dir::Out);
+        h.finish()
+    }
+
+    fn run_chunked(o: Options, s: &Session, chunk: impl Fn(usize, usize) -> Vec<usize>) -> Vec<Item> {
+        let mut h = Harness::new(o);
+        for (i, (d, b)) in s.iter().enumerate() {
+            let mut start = 0;
+            for cut in chunk(i, b.len()).into_iter().chain([b.len()]) {
+                if cut > start && cut <= b.len() {
+                    h.feed(*d, &b[start..cut]);
+                    start = cut;
+                }
+            }
+        }
+        h.eof(Dir::In);
+        h.eof(Dir::Out);
+        h.finish()
+    }
+
+    /// Feeds with a splice-like driver: whenever the decoder says data is
+    /// next, the data is skipped; everything else is fed a byte at a time.
+    fn run_spliced(o: Options, s: &Session) -> Vec<Item> {
+        let mut h = Harness::new(o);
+        for (d, b) in s {
+            let mut rest = &b[..];
+            while !rest.is_empty() {
+                let r = h.dec.data_remaining(*d);
+                let n = if r > 0 {
+                    (r.min(rest.len() as u64)) as usize
+                } else {
+                    1
+                };
+                if r > 0 {
+                    h.skip(*d, &rest[..n]);
+                } else {
+                    h.feed(*d, &rest[..n]);
+                }
+                rest = &rest[n..];
+            }
+        }
+        h.eof(Dir::In);
+        h.eof(Dir::Out);
+        h.finish()
+    }
+
+    /// Merges neighbouring segments of the same direction (reads coalesced).
+    fn coalesced(s: &Session) -> Session {
+        let mut out: Session = Vec::new();
+        for (d, b) in s {
+            match out.last_mut() {
+                Some((ld, lb)) if ld == d => lb.extend_from_slice(b),
+                _ => out.push((*d, b.clone())),
+            }
+        }
+        out
+    }
+
+    /// httparse-style: whole, coalesced, byte by byte, split at every position
+    /// of the session, and spliced must all give the same items.
+    pub(super) fn check_splits(o: Options, s: &Session) -> Vec<Item> {
+        let whole = run(o, s);
+        assert_eq!(run(o, &coalesced(s)), whole, "coalesced reads differ");
+        let bytewise = run_chunked(o, s, |_, len| (1..len).collect());
+        assert_eq!(bytewise, whole, "byte by byte differs");
+        for (i, (_, b)) in s.iter().enumerate() {
+            for k in 1..b.len() {
+                let got = run_chunked(o, s, |j, _| if j == i { vec![k] } else { vec![] });
+                assert_eq!(got, whole, "split of segment {i} at {k} differs");
+            }
+        }
+        assert_eq!(run_spliced(o, s), whole, "spliced data differs");
+        whole
+    }
+
+    fn frames(items: &[Item]) -> Vec<(Dir, Vec<u8>, Msg)> {
+        items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Frame { dir, bytes, msg } => Some((*dir, bytes.clone(), msg.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn msgs(items: &[Item]) -> Vec<Msg> {
+        frames(items).into_iter().map(|f| f.2).collect()
+    }
+
+    fn notes(items: &[Item]) -> Vec<String> {
+        frames(items).into_iter().map(|f| f.2.note()).collect()
+    }
+
+    fn viols(items: &[Item]) -> Vec<&'static str> {
+        items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Violation { name, .. } => Some(*name),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn viol_text(items: &[Item], which: &str) -> String {
+        items
+            .iter()
+            .find_map(|i| match i {
+                Item::Violation { name, text, .. } if *name == which => Some(text.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no {which} in {items:#?}"))
+    }
+
+    use Dir::{In, Out};
+
+    // ---- realistic sessions ----------------------------------------------
+
+    pub(super) fn upload_two() -> Session {
+        vec![
+            seg(Out, b"\0"),
+            seg(In, b"C0644 21 a\n"),
+            seg(Out, b"\0"),
+            seg(In, b"file a file a file a\n"),
+            seg(In, b"\0"),
+            seg(Out, b"\0"),
+            seg(In, b"C0600 3 b\n"),
+            seg(Out, b"\0"),
+            seg(In, b"xyz\0"),
+            seg(Out, b"\0"),
+        ]
+    }
+
+    fn tree_rp() -> Session {
+        vec![
+            seg(Out, b"\0"),
+            seg(In, b"T1700000000 0 1700000001 0\n"),
+            seg(Out, b"\0"),
+            seg(In, b"D0755 0 top\n"),
+            seg(Out, b"\0"),
+            seg(In, b"T1700000002 123456 1700000003 999999\n"),
+            seg(Out, b"\0"),
+            seg(In, b"C0644 5 f\n"),
+            seg(Out, b"\0"),
+            seg(In, b"hello\0"),
+            seg(Out, b"\0"),
+            seg(In, b"D0700 0 empty\n"),
+            seg(Out, b"\0"),
+            seg(In, b"E\n"),
+            seg(Out, b"\0"),
+            seg(In, b"D0755 0 sub\n"),
+            seg(Out, b"\0"),
+            seg(In, b"C0600 0 nothing\n"),
+            seg(Out, b"\0"),
+            seg(In, b"\0"),
+            seg(Out, b"\0"),
+            seg(In, b"E\n"),
+            seg(Out, b"\0"),
+            seg(In, b"E\n"),
+            seg(Out, b"\0"),
+        ]
+    }
+
+    fn download() -> Session {
+        vec![
+            seg(In, b"\0"),
+            seg(Out, b"C0644 5 f\n"),
+            seg(In, b"\0"),
+            seg(Out, b"hel"),
+            seg(Out, b"lo\0"),
+            seg(In, b"\0"),
+            seg(Out, b"\x01scp: /x/missing: No such file or directory\n"),
+            seg(Out, b"C0755 2 g\n"),
+            seg(In, b"\0"),
+            seg(Out, b"#!\0"),
+            seg(In, b"\0"),
+        ]
+    }
+
+    fn error_replies() -> Session {
+        vec![
+            seg(Out, b"\0"),
+            // Refused: no data follows, the next record does.
+            seg(In, b"C0644 4 locked\n"),
+            seg(Out, b"\x01scp: /t/locked: Permission denied\n"),
+            seg(In, b"C0644 4 full\n"),
+            seg(Out, b"\0"),
+            seg(In, b"abcd\0"),
+            seg(Out, b"\x01scp: /t/full: No space left on device\n"),
+            // The source could not read a file: zeros, then an error for the \0.
+            seg(In, b"C0644 2 bad\n"),
+            seg(Out, b"\0"),
+            seg(In, b"\0\0\x01scp: bad: Input/output error\n"),
+            seg(Out, b"\0"),
+            seg(In, b"C0644 1 last\n"),
+            seg(Out, b"\x02scp: fatal\n"),
+        ]
+    }
+
+    #[test]
+    fn upload_two_files() {
+        let items = check_splits(sink(), &upload_two());
+        assert_eq!(viols(&items), Vec::<&str>::new());
+        assert_eq!(
+            notes(&items),
+            [
+                "ack",
+                "file \"a\", 21 B, mode 0644",
+                "ack",
+                "data of \"a\", 21 B",
+                "end of \"a\"",
+                "ack",
+                "file \"b\", 3 B, mode 0600",
+                "ack",
+                "data of \"b\", 3 B",
+                "end of \"b\"",
+                "ack",
+            ]
+        );
+        let f = frames(&items);
+        assert_eq!(
+            f[3],
+            (
+                In,
+                b"file a file a file a\n".to_vec(),
+                Msg::Data {
+                    name: b"a".to_vec(),
+                    size: 21,
+                    seen: 21,
+                    complete: true
+                }
+            )
+        );
+        assert_eq!(f[8].1, b"xyz");
+        assert!(items.contains(&Item::DataStart { dir: In, size: 21 }));
+    }
+
+    #[test]
+    fn recursive_tree_with_times() {
+        let items = check_splits(sink_r(), &tree_rp());
+        assert_eq!(viols(&items), Vec::<&str>::new());
+        let n: Vec<String> = notes(&items).into_iter().filter(|n| n != "ack").collect();
+        assert_eq!(
+            n,
+            [
+                "times mtime 1700000000.000000 atime 1700000001.000000",
+                "enter dir \"top\", mode 0755",
+                "times mtime 1700000002.123456 atime 1700000003.999999",
+                "file \"f\", 5 B, mode 0644",
+                "data of \"f\", 5 B",
+                "end of \"f\"",
+                "enter dir \"empty\", mode 0700",
+                "leave dir \"empty\"",
+                "enter dir \"sub\", mode 0755",
+                "file \"nothing\", 0 B, mode 0600",
+                "end of \"nothing\"",
+                "leave dir \"sub\"",
+                "leave dir \"top\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn download_with_missing_file() {
+        let items = check_splits(source(), &download());
+        assert_eq!(viols(&items), Vec::<&str>::new());
+        let m = msgs(&items);
+        assert_eq!(m[5], Msg::Ack);
+        assert_eq!(
+            m[6],
+            Msg::Warning(b"scp: /x/missing: No such file or directory".to_vec())
+        );
+        assert_eq!(
+            m[9],
+            Msg::Data {
+                name: b"g".to_vec(),
+                size: 2,
+                seen: 2,
+                complete: true
+            }
+        );
+        assert!(
+            frames(&items)
+                .iter()
+                .all(|(d, _, m)| (*d == Out) == !matches!(m, Msg::Ack))
+        );
+    }
+
+    #[test]
+    fn error_replies_keep_sync() {
+        let items = check_splits(sink(), &error_replies());
+        assert_eq!(viols(&items), Vec::<&str>::new(), "{items:#?}");
+        let n = notes(&items);
+        assert_eq!(
+            n,
+            [
+                "ack",
+                "file \"locked\", 4 B, mode 0644",
+                "warning: scp: /t/locked: Permission denied",
+                "file \"full\", 4 B, mode 0644",
+                "ack",
+                "data of \"full\", 4 B",
+                "end of \"full\"",
+                "warning: scp: /t/full: No space left on device",
+                "file \"bad\", 2 B, mode 0644",
+                "ack",
+                "data of \"bad\", 2 B",
+                "warning: scp: bad: Input/output error",
+                "ack",
+                "file \"last\", 1 B, mode 0644",
+                "error: scp: fatal",
+            ]
+        );
+    }
+
+    #[test]
+    fn big_sizes_are_normal() {
+        let size: u64 = 5 << 30;
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, format!("C0644 {size} big\n").as_bytes()),
+            seg(Out, b"\0"),
+        ];
+        let mut h = Harness::new(sink());
+        for (d, b) in &s {
+            h.feed(*d, b);
+        }
+        assert_eq!(h.dec.data_remaining(In), size);
+        assert_eq!(h.dec.data_remaining(Out), 0);
+        h.feed(In, &[7; 1000]);
+        let mut ev = Vec::new();
+        h.dec.skip(In, size - 1000, &mut ev);
+        assert!(
+            matches!(ev.as_slice(), [Event::Frame { end, msg: Msg::Data { complete: true, .. }, .. }] if *end as u64 == size - 1000)
+        );
+    }
 }

@@ -2,8 +2,10 @@
 //! sans-IO decoder that turns the bytes of each direction into messages.
 
 pub mod decode;
+pub mod msg;
 
-pub use decode::Decoder;
+pub use decode::{Decoder, Event, Violation};
+pub use msg::Msg;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
