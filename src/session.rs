@@ -76,7 +76,8 @@ fn open_sink(
 /// A transcript writer of the given format over any `Write`.
 pub fn make_writer<W: Write + 'static>(format: Format, timestamps: bool, w: W) -> Box<dyn Sink> {
     match format {
-        Format::Text | Format::Jsonl => Box::new(transcript::text::TextWriter::new(w, timestamps)),
+        Format::Text => Box::new(transcript::text::TextWriter::new(w, timestamps)),
+        Format::Jsonl => Box::new(transcript::jsonl::JsonlWriter::new(w)),
     }
 }
 

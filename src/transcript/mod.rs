@@ -3,6 +3,8 @@
 //! The relay and the tracer produce [`Event`]s; a writer per format (text,
 //! JSON Lines) consumes them through [`Sink`]. Nothing here does I/O itself.
 
+pub mod jsonl;
+pub mod parse;
 pub mod text;
 
 use std::io;

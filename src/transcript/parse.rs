@@ -1,0 +1,725 @@
+//! Reads text transcript lines back into [`Event`]s: the exact inverse of
+//! [`render`](super::text::render), so `show`, `check` and `replay` work on
+//! saved transcripts.
+//!
+//! Exactness is the contract: for every line this module accepts,
+//! `render(parse(line)) == line`, byte for byte. Anything `render` would never
+//! write (a stray escape, a non-canonical number, a header after the
+//! invocation) is a [`ParseError`] with its line number, never a guess.
+//!
+//! What the text form does not hold is recovered from a bytes line's
+//! annotation: its [`Kind`], `len` and decoded message (see [`annotation`]).
+
+use std::fmt;
+
+use super::{Bytes, Entry, Event, Kind, Stream};
+use crate::escape::unescape;
+use crate::scp::msg::Msg;
+
+/// Why a transcript line could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// 1-based line number in the file.
+    pub line: u64,
+    pub reason: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// One parsed line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    /// The event; `t` is 0 when the line had no timestamp.
+    pub event: Event,
+    /// Whether the line carried a `+SECONDS ` prefix (header lines never do).
+    pub timestamped: bool,
+}
+
+/// Reads a text transcript line by line, tracking what only the position of a
+/// line decides: its number, and whether header lines are still allowed.
+#[derive(Debug, Default)]
+pub struct Parser {
+    line: u64,
+    started: bool,
+}
+
+impl Parser {
+    pub fn new() -> Parser {
+        Parser::default()
+    }
+
+    /// Number of the line last given to [`Parser::next_line`].
+    pub fn line_number(&self) -> u64 {
+        self.line
+    }
+
+    /// Parses the next line, without its `\n`. An empty line is skipped
+    /// (`Ok(None)`): scptrace never writes one, but a hand-edited file may have
+    /// them.
+    pub fn next_line(&mut self, line: &[u8]) -> Result<Option<Parsed>, ParseError> {
+        self.line += 1;
+        if line.is_empty() {
+            return Ok(None);
+        }
+        let parsed = parse_line(line).map_err(|reason| ParseError {
+            line: self.line,
+            reason,
+        })?;
+        if matches!(parsed.event.entry, Entry::Header { .. }) {
+            if self.started {
+                return Err(ParseError {
+                    line: self.line,
+                    reason: "a header line (`# key: value`) after the transcript started".into(),
+                });
+            }
+        } else {
+            self.started = true;
+        }
+        Ok(Some(parsed))
+    }
+}
+
+/// Parses a whole text transcript.
+pub fn parse_text(text: &[u8]) -> Result<Vec<Parsed>, ParseError> {
+    let mut p = Parser::new();
+    let mut out = Vec::new();
+    let body = text.strip_suffix(b"\n").unwrap_or(text);
+    if text.is_empty() {
+        return Ok(out);
+    }
+    for line in body.split(|&b| b == b'\n') {
+        if let Some(ev) = p.next_line(line)? {
+            out.push(ev);
+        }
+    }
+    Ok(out)
+}
+
+const INVOCATION: &str = ">>> New command invocation: ";
+
+/// Parses one line (without its `\n`) on its own, ignoring its position.
+/// The error is the reason, without a line number.
+pub fn parse_line(line: &[u8]) -> Result<Parsed, String> {
+    let (t, timestamped, rest) = if line.first() == Some(&b'+') {
+        let (t, rest) = split_timestamp(line)?;
+        (t, true, rest)
+    } else {
+        (0.0, false, line)
+    };
+    let entry = parse_entry(rest, timestamped)?;
+    Ok(Parsed {
+        event: Event { t, entry },
+        timestamped,
+    })
+}
+
+/// Splits `+SECONDS ` off a line. Only the form `render` writes is accepted:
+/// decimal digits, a point, exactly six digits.
+fn split_timestamp(line: &[u8]) -> Result<(f64, &[u8]), String> {
+    let Some(sp) = line.iter().position(|&b| b == b' ') else {
+        return Err("a timestamp (`+SECONDS `) must be followed by a space and an event".into());
+    };
+    let text = &line[1..sp];
+    let canonical = text.len() >= 8
+        && text[text.len() - 7] == b'.'
+        && text
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b.is_ascii_digit() || i == text.len() - 7);
+    let t = std::str::from_utf8(text)
+        .ok()
+        .filter(|_| canonical)
+        .and_then(|s| s.parse::<f64>().ok().filter(|t| format!("{t:.6}") == s));
+    match t {
+        Some(t) => Ok((t, &line[sp + 1..])),
+        None => Err(format!(
+            "bad timestamp `+{}`: expected seconds with six decimals, like `+0.004211`",
+            String::from_utf8_lossy(text)
+        )),
+    }
+}
+
+fn utf8(b: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(b).map_err(|e| format!("not valid UTF-8 at column {}", e.valid_up_to() + 1))
+}
+
+fn parse_entry(rest: &[u8], timestamped: bool) -> Result<Entry, String> {
+    match rest {
+        [s @ (b'I' | b'O' | b'E'), b':', b' ', ..] => {
+            let stream = match s {
+                b'I' => Stream::In,
+                b'O' => Stream::Out,
+                _ => Stream::Err,
+            };
+            parse_bytes(stream, &rest[3..]).map(Entry::Bytes)
+        }
+        [b'I' | b'O' | b'E', b':', ..] => Err("a bytes line needs a space after the colon".into()),
+        [b'#', b':', ..] => {
+            let text = utf8(rest)?;
+            let n = text.strip_prefix("#: ").unwrap_or("");
+            match n.parse::<i32>() {
+                Ok(code) if code.to_string() == n => Ok(Entry::Exit(code)),
+                _ => Err(format!("bad exit status line `{text}`: expected `#: N`")),
+            }
+        }
+        [b'#', ..] => {
+            if timestamped {
+                return Err("header lines carry no timestamp".into());
+            }
+            let text = utf8(rest)?;
+            let Some(kv) = text.strip_prefix("# ") else {
+                return Err("a header line must start with `# `".into());
+            };
+            match kv.split_once(": ") {
+                Some((key, value)) if is_header_key(key) => Ok(Entry::Header {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                }),
+                _ => Err(format!(
+                    "bad header line `{text}`: expected `# key: value` with a key of letters, digits, `-`, `_` or `.`"
+                )),
+            }
+        }
+        [b'>', b'>', b'>', ..] => {
+            let text = utf8(rest)?;
+            if let Some(argv) = text.strip_prefix(INVOCATION) {
+                return Ok(Entry::Invocation(argv.to_string()));
+            }
+            let Some(note) = text.strip_prefix(">>> ") else {
+                return Err("`>>>` must be followed by a space".into());
+            };
+            Ok(match note {
+                "stdin closed" => Entry::Closed(Stream::In),
+                "stdout closed" => Entry::Closed(Stream::Out),
+                "stderr closed" => Entry::Closed(Stream::Err),
+                _ => Entry::Note(note.to_string()),
+            })
+        }
+        [b'!', b'!', ..] => {
+            let text = utf8(rest)?;
+            match text.strip_prefix("!! ") {
+                Some(p) => Ok(Entry::Problem(p.to_string())),
+                None => Err("`!!` must be followed by a space".into()),
+            }
+        }
+        _ => {
+            let shown: String = String::from_utf8_lossy(&rest[..rest.len().min(20)]).into();
+            Err(format!(
+                "unknown line `{}`: expected `I:`, `O:`, `E:`, `>>>`, `!!`, `#:` or a `# ` header",
+                shown.escape_debug()
+            ))
+        }
+    }
+}
+
+/// A header key: what `render` can write and this module can split off again.
+pub fn is_header_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+fn parse_bytes(stream: Stream, rest: &[u8]) -> Result<Bytes, String> {
+    let (escaped, note) = match rest.iter().position(|&b| b == b'\t') {
+        None => (rest, None),
+        Some(tab) => {
+            let note = utf8(&rest[tab + 1..])?;
+            let Some(note) = note.strip_prefix("# ") else {
+                return Err("an annotation after the TAB must start with `# `".into());
+            };
+            (&rest[..tab], Some(note.to_string()))
+        }
+    };
+    let bytes = unescape(escaped).map_err(|e| format!("bad escaped bytes: {e}"))?;
+    let (kind, len, msg) = match &note {
+        Some(n) => annotation(n, bytes.len()),
+        None => (Kind::Raw, bytes.len() as u64, None),
+    };
+    let msg = msg.map(|m| m.to_json());
+    Ok(Bytes {
+        stream,
+        bytes,
+        len,
+        kind,
+        note,
+        msg,
+    })
+}
+
+/// What a bytes line's annotation says: the line's [`Kind`], how many bytes
+/// passed (`len`), and the decoded message. `shown` is how many bytes the line
+/// holds.
+///
+/// An annotation is understood when it is exactly what the decoder writes for
+/// one message ([`Msg::note`], vocabulary in docs/decoder.md), optionally
+/// followed, for file data, by the tracer's `, first N shown` or `, not shown`.
+/// For data, `len` is the count the annotation gives (`SIZE B`, or SEEN of
+/// `SEEN of SIZE B, incomplete`); otherwise `len = shown`. Any other
+/// annotation (from a newer scptrace, say) gives [`Kind::Raw`] and no message:
+/// readable, just not understood.
+pub fn annotation(note: &str, shown: usize) -> (Kind, u64, Option<Msg>) {
+    let shown = shown as u64;
+    match msg_from_note(note) {
+        Some(msg) => {
+            let len = match &msg {
+                Msg::Data { seen, .. } => *seen,
+                _ => shown,
+            };
+            (msg.kind(), len, Some(msg))
+        }
+        None => (Kind::Raw, shown, None),
+    }
+}
+
+/// The message an annotation stands for, if [`Msg::note`] writes it exactly
+/// (see [`annotation`]).
+pub fn msg_from_note(note: &str) -> Option<Msg> {
+    let (body, shown_suffix) = match split_shown_suffix(note) {
+        Some((body, suffix)) => (body, Some(suffix)),
+        None => (note, None),
+    };
+    let msg = read_note(body).or_else(|| shown_suffix.and_then(|_| read_note(note)))?;
+    let written = msg.note();
+    let exact =
+        written == note || (matches!(msg, Msg::Data { .. }) && shown_suffix.is_some() && written == body);
+    exact.then_some(msg)
+}
+
+/// Splits the tracer's `, first N shown` / `, not shown` off a data annotation.
+fn split_shown_suffix(note: &str) -> Option<(&str, &str)> {
+    if let Some(body) = note.strip_suffix(", not shown") {
+        return Some((body, ", not shown"));
+    }
+    let body = note.strip_suffix(" shown")?;
+    let (body, n) = body.rsplit_once(", first ")?;
+    let canonical = n.parse::<u64>().is_ok_and(|v| v.to_string() == n);
+    canonical.then(|| (body, &note[body.len()..]))
+}
+
+/// Reads the fields of an annotation back (the inverse of [`Msg::note`]); the
+/// caller checks that the message writes the same text.
+fn read_note(note: &str) -> Option<Msg> {
+    let name = |quoted: &str| unescape(quoted.as_bytes()).ok();
+    if let Some(text) = note.strip_prefix("warning: ") {
+        return Some(Msg::Warning(name(text)?));
+    }
+    if let Some(text) = note.strip_prefix("error: ") {
+        return Some(Msg::Fatal(name(text)?));
+    }
+    if let Some(rest) = note.strip_prefix("times mtime ") {
+        let (m, a) = rest.split_once(" atime ")?;
+        let (mtime, mtime_us) = seconds(m)?;
+        let (atime, atime_us) = seconds(a)?;
+        return Some(Msg::Times {
+            mtime,
+            mtime_us,
+            atime,
+            atime_us,
+        });
+    }
+    if let Some(rest) = note.strip_prefix("leave dir \"") {
+        return Some(Msg::EndDir {
+            name: Some(name(rest.strip_suffix('"')?)?),
+        });
+    }
+    if let Some(rest) = note.strip_prefix("end of \"") {
+        return Some(Msg::DataEnd {
+            name: name(rest.strip_suffix('"')?)?,
+        });
+    }
+    // The name may hold anything, `", ` included; what follows the last `", `
+    // never holds a quote.
+    if let Some(rest) = note.strip_prefix("file \"") {
+        let (n, tail) = rest.rsplit_once("\", ")?;
+        let (size, mode) = tail.split_once(" B, mode ")?;
+        return Some(Msg::File {
+            mode: octal(mode)?,
+            size: size.parse().ok()?,
+            name: name(n)?,
+        });
+    }
+    if let Some(rest) = note.strip_prefix("enter dir \"") {
+        let (n, mode) = rest.rsplit_once("\", mode ")?;
+        return Some(Msg::Dir {
+            mode: octal(mode)?,
+            name: name(n)?,
+        });
+    }
+    if let Some(rest) = note.strip_prefix("data of \"") {
+        let (n, tail) = rest.rsplit_once("\", ")?;
+        let name = name(n)?;
+        if let Some(counts) = tail.strip_suffix(" B, incomplete") {
+            let (seen, size) = counts.split_once(" of ")?;
+            return Some(Msg::Data {
+                name,
+                size: size.parse().ok()?,
+                seen: seen.parse().ok()?,
+                complete: false,
+            });
+        }
+        let size = tail.strip_suffix(" B")?.parse().ok()?;
+        return Some(Msg::Data {
+            name,
+            size,
+            seen: size,
+            complete: true,
+        });
+    }
+    match note {
+        "ack" => Some(Msg::Ack),
+        "leave dir" => Some(Msg::EndDir { name: None }),
+        "bad record" => Some(Msg::BadRecord),
+        "text" => Some(Msg::Text),
+        _ => None,
+    }
+}
+
+/// `SECONDS.MICROSECONDS` as a `times` annotation writes it.
+fn seconds(s: &str) -> Option<(u64, u64)> {
+    let (sec, us) = s.split_once('.')?;
+    Some((sec.parse().ok()?, us.parse().ok()?))
+}
+
+fn octal(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 10 {
+        return None;
+    }
+    s.bytes().try_fold(0u32, |acc, b| {
+        (b'0'..=b'7').contains(&b).then(|| acc * 8 + u32::from(b - b'0'))
+    })
+}
+
+/// The violation name of a `!!` line's text (`bad-mode: …` → `bad-mode`), or
+/// `None` for a tracing problem. Violation names are lower-case kebab-case
+/// words followed by `: `; a tracing problem's text never starts that way.
+pub fn violation_name(text: &str) -> Option<&str> {
+    let (name, _) = text.split_once(": ")?;
+    let kebab = !name.is_empty()
+        && name.as_bytes()[0].is_ascii_lowercase()
+        && !name.ends_with('-')
+        && !name.contains("--")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    kebab.then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::escape::escape;
+    use crate::transcript::text::render;
+    use serde_json::json;
+
+    fn round_trip(line: &str) -> Parsed {
+        let p = parse_line(line.as_bytes()).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        let mut out = Vec::new();
+        render(&p.event, p.timestamped, &mut out);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            format!("{line}\n"),
+            "render(parse(line)) differs"
+        );
+        p
+    }
+
+    fn bytes_of(p: &Parsed) -> &Bytes {
+        match &p.event.entry {
+            Entry::Bytes(b) => b,
+            e => panic!("not a bytes line: {e:?}"),
+        }
+    }
+
+    const CORPUS: &[&str] = &[
+        "# scptrace: 0.1.0",
+        "# start: 2026-11-25T15:16:22.271759Z",
+        "# pid: 13626",
+        "# host: vm",
+        "# user: root",
+        "# program: /usr/bin/scp",
+        "# empty: ",
+        "# odd: value: with: colons",
+        ">>> New command invocation: /usr/bin/scp -d -t /tmp",
+        ">>> New command invocation: /usr/bin/scp -t 'a b' $'\\x1b'",
+        "O: \\0\t# ack",
+        "I: C0644 21 a\\n\t# file \"a\", 21 B, mode 0644",
+        "I: file a file a file a\\n\t# data of \"a\", 21 B",
+        "I: \\0\t# end of \"a\"",
+        "I: D0755 0 src\\n\t# enter dir \"src\", mode 0755",
+        "I: E\\n\t# leave dir \"src\"",
+        "I: T1700000000 0 1700000000 0\\n\t# times mtime 1700000000.000000 atime 1700000000.000000",
+        "O: \\x01scp: x\\n\t# warning: scp: x",
+        "O: \\x02scp: /nope: No such file or directory\\n\t# error: scp: /nope: No such file or directory",
+        "I: abc\t# data of \"big\", 3 of 100000 B, incomplete",
+        "I: \t# data of \"big\", 100000 B, not shown",
+        "I: 0123456789abcdef0123456789abcdef\t# data of \"x, y\", 5000000000 B, first 32 shown",
+        "O: Welcome to my shell\\n\t# text",
+        "I: C0644 x a\\n\t# bad record",
+        "I: something new\t# a future annotation",
+        "E: scp: protocol error: mode not delimited\\n",
+        "I: ",
+        "I: \\\\\\t\\r\\xff\\x7f\\x80",
+        ">>> stdin closed",
+        ">>> stdout closed",
+        ">>> stderr closed",
+        ">>> received SIGTERM, forwarded to the child",
+        ">>> stdin closed early",
+        "!! bad-mode: the mode `04755` is not four octal digits",
+        "!! reading stdin failed: Input/output error",
+        "!! ",
+        "#: 0",
+        "#: 1",
+        "#: -9",
+        "+0.000000 O: \\0\t# ack",
+        "+0.004211 I: C0644 21 a\\n",
+        "+12345.678901 >>> stdin closed",
+        "+1.000000 !! name-slash: x",
+        "+1.500000 #: 0",
+        "+0.100000 >>> New command invocation: scp -f x",
+    ];
+
+    #[test]
+    fn corpus_round_trips() {
+        for line in CORPUS {
+            round_trip(line);
+        }
+    }
+
+    #[test]
+    fn every_byte_value_round_trips() {
+        for b in 0..=255u8 {
+            for stream in ["I", "O", "E"] {
+                let line = format!("{stream}: {}", escape(&[b]));
+                let p = round_trip(&line);
+                assert_eq!(bytes_of(&p).bytes, vec![b]);
+            }
+        }
+        let all: Vec<u8> = (0..=255u8).collect();
+        let line = format!("I: {}\t# data of \"all\", 256 B", escape(&all));
+        let p = round_trip(&line);
+        assert_eq!(bytes_of(&p).bytes, all);
+        assert_eq!(bytes_of(&p).len, 256);
+    }
+
+    #[test]
+    fn kinds_and_lengths_from_notes() {
+        let cases: &[(&str, Kind, u64)] = &[
+            ("O: \\0\t# ack", Kind::Ack, 1),
+            (
+                "I: C0644 21 a\\n\t# file \"a\", 21 B, mode 0644",
+                Kind::Record,
+                11,
+            ),
+            (
+                "I: file a file a file a\\n\t# data of \"a\", 21 B",
+                Kind::Data,
+                21,
+            ),
+            (
+                "I: abc\t# data of \"big\", 3 of 100000 B, incomplete",
+                Kind::Data,
+                3,
+            ),
+            ("I: \t# data of \"big\", 100000 B, not shown", Kind::Data, 100000),
+            (
+                "I: abcd\t# data of \"a\", \", 9 B\", 7 B, first 4 shown",
+                Kind::Data,
+                7,
+            ),
+            ("I: \\0\t# end of \"a\"", Kind::DataEnd, 1),
+            ("O: \\x01x\\n\t# warning: x", Kind::Warning, 3),
+            ("O: \\x02x\\n\t# error: x", Kind::Fatal, 3),
+            ("O: hi\\n\t# text", Kind::Text, 3),
+            ("I: E\\n\t# leave dir \"d\"", Kind::Record, 2),
+            ("I: C0644 x a\\n\t# bad record", Kind::Record, 10),
+            ("I: xyz\t# data of \"a\", lots", Kind::Raw, 3),
+            ("I: xyz", Kind::Raw, 3),
+        ];
+        for (line, kind, len) in cases {
+            let p = round_trip(line);
+            let b = bytes_of(&p);
+            assert_eq!((b.kind, b.len), (*kind, *len), "{line}");
+        }
+    }
+
+    #[test]
+    fn messages_from_notes() {
+        let b = |line: &str| bytes_of(&round_trip(line)).msg.clone();
+        assert_eq!(
+            b("I: C0644 21 a\\n\t# file \"a\", 21 B, mode 0644"),
+            Some(json!({"type":"file","mode":"0644","size":21,"name":"a"}))
+        );
+        assert_eq!(
+            b("I: D0755 0 s\\xffrc\\n\t# enter dir \"s\\xffrc\", mode 0755"),
+            Some(json!({"type":"dir","mode":"0755","name":"s\\xffrc"}))
+        );
+        assert_eq!(
+            b("I: T1 2 3 4\\n\t# times mtime 1.000002 atime 3.000004"),
+            Some(json!({"type":"times","mtime":1,"mtime_us":2,"atime":3,"atime_us":4}))
+        );
+        assert_eq!(
+            b("I: E\\n\t# leave dir \"d\""),
+            Some(json!({"type":"end_dir","name":"d"}))
+        );
+        assert_eq!(
+            b("I: E\\n\t# leave dir"),
+            Some(json!({"type":"end_dir","name":null}))
+        );
+        assert_eq!(b("O: \\0\t# ack"), Some(json!({"type":"ack"})));
+        assert_eq!(
+            b("O: \\x02scp: x\\n\t# error: scp: x"),
+            Some(json!({"type":"fatal","text":"scp: x"}))
+        );
+        assert_eq!(
+            b("I: abc\t# data of \"big\", 3 of 9 B, incomplete"),
+            Some(json!({"type":"data","name":"big","size":9,"seen":3,"complete":false}))
+        );
+        assert_eq!(
+            b("I: \t# data of \"big\", 9 B, not shown"),
+            Some(json!({"type":"data","name":"big","size":9,"seen":9,"complete":true}))
+        );
+        assert_eq!(
+            b("I: \\0\t# end of \"a\""),
+            Some(json!({"type":"data_end","name":"a"}))
+        );
+        assert_eq!(
+            b("I: C0644 x a\\n\t# bad record"),
+            Some(json!({"type":"bad_record"}))
+        );
+        assert_eq!(b("I: C0644 21 a\\n"), None, "raw lines carry no msg");
+        assert_eq!(
+            b("I: x\t# file \"a\", 21 B, mode 644"),
+            None,
+            "not what the decoder writes"
+        );
+        assert_eq!(b("I: x\t# times mtime 1.2 atime 3.4"), None);
+        assert_eq!(b("I: x\t# data of \"a\", 9 B, first 07 shown"), None);
+        assert_eq!(b("I: x\t# data of \"a\", 9 B, bits shown"), None);
+    }
+
+    #[test]
+    fn every_decoder_annotation_is_understood() {
+        let all: Vec<u8> = (0..=255u8).collect();
+        let names: [&[u8]; 5] = [b"a", b"", &all, b"x\", 9 B\", y", b"\"\""];
+        let mut msgs = vec![
+            Msg::Ack,
+            Msg::BadRecord,
+            Msg::Text,
+            Msg::EndDir { name: None },
+            Msg::Times {
+                mtime: u64::MAX,
+                mtime_us: 999_999,
+                atime: 0,
+                atime_us: 7,
+            },
+        ];
+        for n in names {
+            msgs.extend([
+                Msg::File {
+                    mode: 0o4755,
+                    size: 1 << 40,
+                    name: n.to_vec(),
+                },
+                Msg::Dir {
+                    mode: 0o7,
+                    name: n.to_vec(),
+                },
+                Msg::EndDir {
+                    name: Some(n.to_vec()),
+                },
+                Msg::Warning(n.to_vec()),
+                Msg::Fatal(n.to_vec()),
+                Msg::Data {
+                    name: n.to_vec(),
+                    size: 21,
+                    seen: 21,
+                    complete: true,
+                },
+                Msg::Data {
+                    name: n.to_vec(),
+                    size: 21,
+                    seen: 3,
+                    complete: false,
+                },
+                Msg::DataEnd { name: n.to_vec() },
+            ]);
+        }
+        for m in msgs {
+            let note = m.note();
+            assert_eq!(msg_from_note(&note).as_ref(), Some(&m), "{note}");
+            if let Msg::Data { .. } = m {
+                for suffix in [", not shown", ", first 32 shown"] {
+                    let n = format!("{note}{suffix}");
+                    assert_eq!(msg_from_note(&n).as_ref(), Some(&m), "{n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_what_render_never_writes() {
+        for bad in [
+            "X: abc",
+            "I:abc",
+            "I: a\tb",
+            "I: \\q",
+            "I: \\x41",
+            "I: caf\u{e9}",
+            "I: a\r",
+            "#: +1",
+            "#: 01",
+            "#: x",
+            "#:0",
+            "#",
+            "# nokey",
+            "# bad key: v",
+            "#  : v",
+            ">>>",
+            ">>>x",
+            "!!x",
+            "+1.5 I: a",
+            "+1.5000000 I: a",
+            "+ I: a",
+            "+1.000000",
+            "+1.000000 # key: v",
+            "+-1.000000 I: a",
+            "hello",
+        ] {
+            assert!(parse_line(bad.as_bytes()).is_err(), "accepted {bad:?}");
+        }
+        assert!(parse_line(b"I: x\t# \xff").is_err());
+    }
+
+    #[test]
+    fn headers_only_before_the_transcript_starts() {
+        let ok = b"# scptrace: 0.1.0\n# pid: 1\n>>> New command invocation: scp -t x\nO: \\0\n#: 0\n";
+        assert_eq!(parse_text(ok).unwrap().len(), 5);
+        let late = b"# scptrace: 0.1.0\n>>> New command invocation: scp -t x\n# pid: 1\n";
+        let e = parse_text(late).unwrap_err();
+        assert_eq!(e.line, 3);
+        let bad = b"# scptrace: 0.1.0\n\nO: \\q\n";
+        let e = parse_text(bad).unwrap_err();
+        assert_eq!(e.line, 3, "blank lines count");
+        assert!(e.reason.contains("unknown escape"), "{}", e.reason);
+        assert_eq!(parse_text(b"").unwrap(), vec![]);
+        assert_eq!(parse_text(b"#: 0").unwrap().len(), 1, "no final newline");
+    }
+
+    #[test]
+    fn violation_names() {
+        assert_eq!(violation_name("bad-mode: x"), Some("bad-mode"));
+        assert_eq!(violation_name("missing-data-end: x: y"), Some("missing-data-end"));
+        assert_eq!(violation_name("trailing: x"), Some("trailing"));
+        assert_eq!(violation_name("reading stdin failed: EIO"), None);
+        assert_eq!(violation_name("cannot start /usr/bin/scp: x"), None);
+        assert_eq!(violation_name("Bad-mode: x"), None);
+        assert_eq!(violation_name("bad-mode"), None);
+    }
+}
