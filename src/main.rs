@@ -34,7 +34,10 @@ use crate::session::{Output, Target};
 fn main() {
     let args: Vec<OsString> = std::env::args_os().collect();
     let argv0 = args.first().cloned().unwrap_or_else(|| "scptrace".into());
-    let result = if standin::invoked_as_scp(&argv0) {
+    // Started by `scp -S` under `scptrace record`: be its ssh program.
+    let result = if let Some(dir) = record::as_ssh_marker() {
+        record::run_as_ssh(dir, &args)
+    } else if standin::invoked_as_scp(&argv0) {
         run_standin(argv0, args[1..].to_vec())
     } else {
         run_cli(Cli::parse_from(&args))

@@ -1,21 +1,725 @@
-//! `scptrace record`: trace the client side: run a local scp with scptrace as its ssh program. (Not yet implemented.)
+//! `scptrace record`: trace the client side of a transfer with nothing
+//! installed remotely, by running the local scp with scptrace as its ssh
+//! program (`scp -S`), so that the ssh leg's stdin and stdout are traced.
+//!
+//! Two processes take part. The *recorder* (`scptrace record -- scp ARGS`)
+//! runs the scp client with `-S <this executable>` and the environment
+//! marker [`AS_SSH_ENV`] naming a private *rendezvous* directory; it waits for
+//! the client, prints the transcripts' paths and ends like the client. Each
+//! *leg* (this executable started by scp as its ssh program, one per
+//! connection) reads the plan from the rendezvous, claims a connection
+//! number there, and runs the real ssh traced: `I:` is what the local client
+//! sends to the remote scp, `O:` what comes back, `E:` ssh's stderr.
+//!
+//! The rendezvous directory holds `plan` (written once by the recorder) and
+//! `leg-N` (created exclusively by the N-th leg, holding its transcript's
+//! path). Its values are escaped like transcript bytes, so any path survives.
 
-#![allow(unused_imports)]
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 
-use std::ffi::OsString;
-use std::path::PathBuf;
-
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::child;
+use crate::cli::TraceOpts;
+use crate::config::{Flags, Settings};
+use crate::escape::{escape, unescape};
+use crate::logdir::LogDir;
+use crate::scp;
+use crate::session::{self, Output, Target};
+use crate::utc::Utc;
+
+/// The environment marker: set (to the rendezvous directory) by the recorder
+/// for the scp client, so that scptrace started as its ssh program acts as a
+/// leg. A leg removes it before starting the real ssh.
+pub const AS_SSH_ENV: &str = "SCPTRACE_AS_SSH";
 
 /// Trace the client side: run a local scp with scptrace as its ssh program
+///
+/// Runs SCP ARGS with `-S scptrace`; each ssh connection the client opens
+/// is traced to its own transcript. With `-o FILE` the first connection
+/// writes FILE, the second FILE-2 (t.log → t-2.log), and so on; `-o -`
+/// writes live to stderr; otherwise a new file in the log directory. The
+/// paths are printed on stderr at the end. An OpenSSH ≥ 9.0 client gets `-O`
+/// (legacy protocol) unless ARGS have it. The client's prompts, progress
+/// meter, output and exit status are its own.
 #[derive(Debug, Args)]
 pub struct RecordArgs {
-    /// The scp command and its arguments
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    #[command(flatten)]
+    pub trace: TraceOpts,
+    /// The scp client and its arguments (e.g. `scp -r dir host:/tmp`)
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "SCP"
+    )]
     pub command: Vec<OsString>,
 }
 
-pub fn run(_args: RecordArgs) -> Result<i32> {
-    bail!("`scptrace record` is not implemented yet")
+/// Where each leg writes its transcript.
+#[derive(Debug, Clone, PartialEq)]
+enum PlanOutput {
+    /// `-o -`: live on stderr.
+    Stderr,
+    /// Default: a new file per connection in the log directory.
+    LogDir,
+    /// `-o FILE`: FILE for the first connection, then FILE-2, FILE-3…
+    File(PathBuf),
+}
+
+/// What the recorder tells its legs.
+#[derive(Debug, Clone)]
+struct Plan {
+    /// The real ssh program, resolved.
+    ssh: PathBuf,
+    /// What the real ssh sees as argv[0]: what scp would have passed.
+    ssh_argv0: OsString,
+    output: PlanOutput,
+    flags: Flags,
+}
+
+/// OpenSSH scp's options that take a value (its getopt string is
+/// `12346ABCTdfOpqRrstvD:F:J:M:P:S:c:i:l:o:X:`).
+const CLIENT_WITH_VALUE: &[u8] = b"DFJMPSXcilo";
+
+/// The client's arguments, read the way its getopt does (no permutation:
+/// options end at the first operand or `--`).
+#[derive(Debug, Default, PartialEq)]
+struct ClientArgs {
+    /// The arguments with any `-S program` taken out.
+    rest: Vec<OsString>,
+    /// The user's own `-S program`, last one wins as in scp.
+    ssh: Option<OsString>,
+    /// `-O` is present: legacy protocol asked for.
+    legacy: bool,
+    /// `-s` is present: SFTP asked for.
+    sftp: bool,
+}
+
+fn scan_client_args(args: &[OsString]) -> ClientArgs {
+    let mut out = ClientArgs::default();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_bytes();
+        if a == b"--" || a.len() < 2 || a[0] != b'-' {
+            break;
+        }
+        i += 1;
+        // Rebuild the word without any S option; keep everything else as given.
+        let mut kept = vec![b'-'];
+        let mut j = 1;
+        let mut value_next: Option<u8> = None;
+        while j < a.len() {
+            let c = a[j];
+            j += 1;
+            if CLIENT_WITH_VALUE.contains(&c) {
+                let inline = &a[j..];
+                if c == b'S' {
+                    if inline.is_empty() {
+                        value_next = Some(c);
+                    } else {
+                        out.ssh = Some(OsString::from_vec(inline.to_vec()));
+                    }
+                } else {
+                    kept.push(c);
+                    kept.extend_from_slice(inline);
+                    if inline.is_empty() {
+                        value_next = Some(c);
+                    }
+                }
+                break;
+            }
+            match c {
+                b'O' => out.legacy = true,
+                b's' => out.sftp = true,
+                _ => {}
+            }
+            kept.push(c);
+        }
+        if kept.len() > 1 {
+            out.rest.push(OsString::from_vec(kept));
+        }
+        match value_next {
+            Some(b'S') => {
+                if let Some(v) = args.get(i) {
+                    out.ssh = Some(v.clone());
+                }
+                i += 1;
+            }
+            Some(_) => {
+                if let Some(v) = args.get(i) {
+                    out.rest.push(v.clone());
+                }
+                i += 1;
+            }
+            None => {}
+        }
+    }
+    out.rest.extend(args[i.min(args.len())..].iter().cloned());
+    out
+}
+
+/// `OpenSSH_9.2p1 Debian…` → (9, 2).
+fn parse_openssh_version(text: &str) -> Option<(u32, u32)> {
+    let rest = &text[text.find("OpenSSH_")? + "OpenSSH_".len()..];
+    let mut parts = rest.splitn(2, '.');
+    let major = parts.next()?.parse().ok()?;
+    let minor: String = parts.next()?.chars().take_while(|c| c.is_ascii_digit()).collect();
+    Some((major, minor.parse().ok()?))
+}
+
+/// The OpenSSH version of the installation `client` belongs to, from
+/// `ssh -V` of the ssh beside it (else the one on PATH). scp has no version
+/// option; its ssh does, and they come in one package.
+fn openssh_version(client: &Path) -> Option<(u32, u32)> {
+    let beside = client.parent().map(|d| d.join("ssh"));
+    let ssh = beside
+        .filter(|p| is_executable_file(p))
+        .or_else(|| find_on_path(OsStr::new("ssh")))?;
+    let out = Command::new(ssh).arg("-V").stdin(Stdio::null()).output().ok()?;
+    let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stdout));
+    parse_openssh_version(&text)
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
+}
+
+fn find_on_path(name: &OsStr) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(name))
+        .find(|p| is_executable_file(p))
+}
+
+/// A program word as `execvp` resolves it: a name with a `/` is a path
+/// (made absolute here, since the leg that uses it may start elsewhere), a
+/// bare name is looked up on PATH.
+fn resolve_program(word: &OsStr) -> Result<PathBuf> {
+    if word.as_bytes().contains(&b'/') {
+        let p = Path::new(word);
+        return Ok(if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .context("cannot read the current directory")?
+                .join(p)
+        });
+    }
+    find_on_path(word).with_context(|| format!("{}: not found on PATH", word.to_string_lossy()))
+}
+
+/// Whether `p` is this very executable (a stand-in installed as `scp`).
+fn is_self(p: &Path) -> bool {
+    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let me = id(Path::new("/proc/self/exe"));
+    me.is_some() && id(p) == me
+}
+
+/// The ssh OpenSSH's scp runs without `-S`: `$bindir/ssh` of its own
+/// installation (it does not search PATH), else `ssh` on PATH.
+fn default_ssh(client: &Path) -> Result<(OsString, PathBuf)> {
+    if let Some(p) = client.parent().map(|d| d.join("ssh"))
+        && is_executable_file(&p)
+    {
+        return Ok((p.clone().into_os_string(), p));
+    }
+    let p = find_on_path(OsStr::new("ssh"))
+        .context("no ssh beside the scp client nor on PATH; give one with -S")?;
+    Ok((p.clone().into_os_string(), p))
+}
+
+/// FILE for connection 1, FILE-N before the extension for the others:
+/// `t.log` → `t-2.log`, `t` → `t-2`, `.t` → `.t-2`.
+fn leg_path(path: &Path, n: u32) -> PathBuf {
+    if n <= 1 {
+        return path.to_path_buf();
+    }
+    let name = path.file_name().map(OsStr::as_bytes).unwrap_or_default();
+    let cut = match name.iter().rposition(|&b| b == b'.') {
+        Some(0) | None => name.len(),
+        Some(i) => i,
+    };
+    let mut new = name[..cut].to_vec();
+    new.extend_from_slice(format!("-{n}").as_bytes());
+    new.extend_from_slice(&name[cut..]);
+    path.with_file_name(OsStr::from_bytes(&new))
+}
+
+// ---- the rendezvous directory ----
+
+/// The recorder's private directory, removed when dropped.
+struct Rendezvous {
+    path: PathBuf,
+    owned: bool,
+}
+
+impl Rendezvous {
+    /// A new 0700 directory under the temp dir, never an existing one.
+    fn create() -> io::Result<Rendezvous> {
+        let base = std::env::temp_dir();
+        let pid = std::process::id();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        for n in 0..100u32 {
+            let path = base.join(format!("scptrace-record-{pid}-{nanos:08x}-{n}"));
+            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => return Ok(Rendezvous { path, owned: true }),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot create a directory in {}: {e}", base.display()),
+                    ));
+                }
+            }
+        }
+        Err(io::Error::other(format!(
+            "cannot create a fresh directory in {}",
+            base.display()
+        )))
+    }
+
+    /// The recorder's directory, as a leg sees it (never removed by a leg).
+    fn join(path: PathBuf) -> Rendezvous {
+        Rendezvous { path, owned: false }
+    }
+
+    /// Creates `name` exclusively (0600, no symlink) with `contents`.
+    fn create_file(&self, name: &str, contents: &[u8]) -> io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(self.path.join(name))?;
+        f.write_all(contents)
+    }
+
+    fn write_plan(&self, plan: &Plan) -> io::Result<()> {
+        self.create_file("plan", plan.to_text().as_bytes())
+    }
+
+    fn read_plan(&self) -> Result<Plan> {
+        let text = std::fs::read_to_string(self.path.join("plan"))
+            .with_context(|| format!("cannot read {}", self.path.join("plan").display()))?;
+        Plan::from_text(&text)
+    }
+
+    /// Claims the next connection number: the first `leg-N` not yet taken.
+    fn claim_leg(&self) -> io::Result<u32> {
+        for n in 1..10_000u32 {
+            match self.create_file(&format!("leg-{n}"), b"") {
+                Ok(()) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other("too many connections"))
+    }
+
+    /// Notes where leg `n` writes its transcript.
+    fn set_leg_path(&self, n: u32, path: &Path) -> io::Result<()> {
+        let mut text = escape(path.as_os_str().as_bytes());
+        text.push('\n');
+        std::fs::write(self.path.join(format!("leg-{n}")), text)
+    }
+
+    /// Connections made, in order, each with its transcript's path if any.
+    fn legs(&self) -> Vec<(u32, Option<PathBuf>)> {
+        let mut legs: Vec<(u32, Option<PathBuf>)> = std::fs::read_dir(&self.path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name();
+                let n: u32 = name.to_str()?.strip_prefix("leg-")?.parse().ok()?;
+                let text = std::fs::read(e.path()).unwrap_or_default();
+                let line = text.strip_suffix(b"\n").unwrap_or(&text);
+                let path = (!line.is_empty())
+                    .then(|| unescape(line).ok())
+                    .flatten()
+                    .map(|b| PathBuf::from(OsString::from_vec(b)));
+                Some((n, path))
+            })
+            .collect();
+        legs.sort_by_key(|l| l.0);
+        legs
+    }
+}
+
+impl Drop for Rendezvous {
+    fn drop(&mut self) {
+        if self.owned {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+impl Plan {
+    /// One `key value` line per field; values escaped like transcript bytes.
+    fn to_text(&self) -> String {
+        let mut lines = vec![
+            format!("ssh {}", escape(self.ssh.as_os_str().as_bytes())),
+            format!("ssh_argv0 {}", escape(self.ssh_argv0.as_bytes())),
+            match &self.output {
+                PlanOutput::Stderr => "output stderr".into(),
+                PlanOutput::LogDir => "output logdir".into(),
+                PlanOutput::File(p) => format!("output file {}", escape(p.as_os_str().as_bytes())),
+            },
+        ];
+        let f = &self.flags;
+        if let Some(d) = &f.log_dir {
+            lines.push(format!("log_dir {}", escape(d.as_os_str().as_bytes())));
+        }
+        if let Some(v) = f.framing {
+            lines.push(format!("framing {v}"));
+        }
+        if let Some(v) = f.data {
+            lines.push(format!("data {v}"));
+        }
+        if let Some(v) = f.format {
+            lines.push(format!("format {v}"));
+        }
+        if let Some(v) = f.timestamps {
+            lines.push(format!("timestamps {v}"));
+        }
+        if let Some(v) = f.color {
+            lines.push(format!("color {v}"));
+        }
+        lines.join("\n") + "\n"
+    }
+
+    fn from_text(text: &str) -> Result<Plan> {
+        let path = |v: &str| -> Result<PathBuf> {
+            let b = unescape(v.as_bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(PathBuf::from(OsString::from_vec(b)))
+        };
+        fn choice<T: std::str::FromStr<Err = String>>(v: &str) -> Result<T> {
+            v.parse().map_err(|e: String| anyhow::anyhow!(e))
+        }
+        let (mut ssh, mut ssh_argv0, mut output) = (None, None, None);
+        let mut flags = Flags::default();
+        for line in text.lines() {
+            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+            match key {
+                "ssh" => ssh = Some(path(value)?),
+                "ssh_argv0" => ssh_argv0 = Some(path(value)?.into_os_string()),
+                "output" => {
+                    output = Some(match value.split_once(' ') {
+                        Some(("file", p)) => PlanOutput::File(path(p)?),
+                        _ if value == "stderr" => PlanOutput::Stderr,
+                        _ if value == "logdir" => PlanOutput::LogDir,
+                        _ => bail!("bad output line: {line}"),
+                    })
+                }
+                "log_dir" => flags.log_dir = Some(path(value)?),
+                "framing" => flags.framing = Some(choice(value)?),
+                "data" => flags.data = Some(choice(value)?),
+                "format" => flags.format = Some(choice(value)?),
+                "timestamps" => flags.timestamps = Some(value == "true"),
+                "color" => flags.color = Some(choice(value)?),
+                _ => {} // a newer recorder's key: ignore
+            }
+        }
+        match (ssh, ssh_argv0, output) {
+            (Some(ssh), Some(ssh_argv0), Some(output)) => Ok(Plan {
+                ssh,
+                ssh_argv0,
+                output,
+                flags,
+            }),
+            _ => bail!("incomplete plan"),
+        }
+    }
+}
+
+// ---- the recorder ----
+
+pub fn run(args: RecordArgs) -> Result<i32> {
+    let flags = args.trace.flags();
+    let output = match &args.trace.output {
+        Some(p) if p.as_os_str() == "-" => PlanOutput::Stderr,
+        Some(p) => PlanOutput::File(std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+        None => PlanOutput::LogDir,
+    };
+    let client_word = &args.command[0];
+    let mut client = resolve_program(client_word)?;
+    if is_self(&client) {
+        // `scp` here is the scptrace stand-in: the client is the real scp.
+        client = crate::standin::find_real_scp(&Settings::load(flags.clone()))?.path;
+    }
+    let scanned = scan_client_args(&args.command[1..]);
+    let (ssh_argv0, ssh) = match &scanned.ssh {
+        Some(s) => (s.clone(), resolve_program(s).context("the -S program")?),
+        None => default_ssh(&client)?,
+    };
+    if is_self(&ssh) {
+        bail!(
+            "the ssh program {} is scptrace itself; record wraps a real ssh",
+            ssh.display()
+        );
+    }
+    let mut extra: Vec<OsString> = Vec::new();
+    if scanned.sftp {
+        crate::warn::warn("-s asks for the SFTP protocol: the ssh leg is traced as raw bytes, not decoded");
+    } else if !scanned.legacy
+        && let Some((major, minor)) = openssh_version(&client)
+        && major >= 9
+    {
+        eprintln!(
+            "scptrace: adding -O: OpenSSH {major}.{minor}'s scp uses the SFTP protocol unless given -O, and scptrace decodes the legacy SCP protocol"
+        );
+        extra.push("-O".into());
+    }
+    let exe = std::env::current_exe().context("cannot find the scptrace executable")?;
+    let rdv = Rendezvous::create()?;
+    rdv.write_plan(&Plan {
+        ssh,
+        ssh_argv0,
+        output: output.clone(),
+        flags,
+    })?;
+
+    let signals = child::install_signal_pipe()?;
+    let mut cmd = Command::new(&client);
+    cmd.arg0(client_word)
+        .args(&extra)
+        .arg("-S")
+        .arg(&exe)
+        .args(&scanned.rest)
+        .env(AS_SSH_ENV, &rdv.path);
+    let mut proc = cmd
+        .spawn()
+        .with_context(|| format!("cannot run {}", client.display()))?;
+    let status = wait_forwarding(&mut proc, &signals)?;
+
+    let legs = rdv.legs();
+    drop(rdv);
+    let mut report = String::new();
+    if legs.is_empty() {
+        report.push_str("scptrace: the client made no ssh connection: nothing was recorded\n");
+    }
+    if output != PlanOutput::Stderr {
+        for (n, path) in &legs {
+            match path {
+                Some(p) => report.push_str(&format!("scptrace: transcript: {}\n", p.display())),
+                None => report.push_str(&format!("scptrace: connection {n}: no transcript\n")),
+            }
+        }
+    }
+    crate::warn::write_stderr(report.as_bytes());
+    child::exit_like(status)
+}
+
+/// Waits for the client. SIGTERM and SIGHUP sent to us are passed on;
+/// SIGINT and SIGQUIT are not (a terminal sends them to the client too, as
+/// `system(3)` assumes), so the client sees each signal exactly once.
+fn wait_forwarding(proc: &mut Child, signals: &child::SignalPipe) -> Result<ExitStatus> {
+    let pid = Pid::from_raw(proc.id() as i32);
+    let mut got = Vec::new();
+    loop {
+        if let Some(status) = proc.try_wait().context("waiting for the scp client")? {
+            return Ok(status);
+        }
+        let mut fds = [nix::poll::PollFd::new(
+            signals.read.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        // EINTR and timeouts both just mean: look again.
+        let _ = nix::poll::poll(&mut fds, 1000u16);
+        got.clear();
+        child::drain_signals(signals, &mut got);
+        for &sig in &got {
+            if matches!(sig, Signal::SIGTERM | Signal::SIGHUP) {
+                let _ = kill(pid, sig);
+            }
+        }
+    }
+}
+
+// ---- a leg: scptrace as the client's ssh program ----
+
+/// The rendezvous directory when this process was started as a leg.
+pub fn as_ssh_marker() -> Option<OsString> {
+    std::env::var_os(AS_SSH_ENV).filter(|v| !v.is_empty())
+}
+
+/// The remote command's scp options and its text, from the ssh argv (the
+/// command is its last argument, e.g. `scp -d -t /tmp/`).
+fn remote_command(args: &[OsString]) -> (Option<scp::Options>, Option<String>) {
+    let Some(last) = args.last() else {
+        return (None, None);
+    };
+    let text = String::from_utf8_lossy(last.as_bytes()).into_owned();
+    let words = crate::replay::shell_split(last.as_bytes()).unwrap_or_else(|| {
+        last.as_bytes()
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect()
+    });
+    let is_scp = words
+        .first()
+        .is_some_and(|w| Path::new(OsStr::from_bytes(w)).file_name() == Some(OsStr::new("scp")));
+    let opts = if is_scp {
+        let rest: Vec<OsString> = words[1..].iter().map(|w| OsString::from_vec(w.clone())).collect();
+        scp::Options::from_scp_args(&rest)
+    } else {
+        None
+    };
+    (opts, Some(text))
+}
+
+/// Runs the real ssh traced, as connection N of the recorder's session.
+/// Returns only on failure; otherwise ends like ssh.
+pub fn run_as_ssh(dir: OsString, argv: &[OsString]) -> Result<i32> {
+    // SAFETY: single-threaded here, before any thread or child exists.
+    // Nothing below this leg (the real ssh, a ProxyCommand, a "remote" scp
+    // run locally) may take itself for a leg.
+    unsafe { std::env::remove_var(AS_SSH_ENV) };
+    let rdv = Rendezvous::join(PathBuf::from(dir));
+    let plan = rdv.read_plan().with_context(|| {
+        format!(
+            "{AS_SSH_ENV} is set to {}, which is no running `scptrace record`; unset it",
+            rdv.path.display()
+        )
+    })?;
+    let args: Vec<OsString> = argv.get(1..).unwrap_or_default().to_vec();
+    let (opts, shown) = remote_command(&args);
+    let settings = Settings::load(plan.flags.clone());
+    let leg = match rdv.claim_leg() {
+        Ok(n) => Some(n),
+        Err(e) => {
+            crate::warn::warn(&format!("record: {e}; this connection is numbered 0"));
+            None
+        }
+    };
+    let output = match &plan.output {
+        PlanOutput::Stderr => Output::Stderr,
+        PlanOutput::File(p) => Output::File(leg_path(p, leg.unwrap_or(0))),
+        PlanOutput::LogDir => {
+            match LogDir::open(&settings.log_dir.value).and_then(|d| d.create(&Utc::now(), "record")) {
+                Ok((p, file)) => {
+                    drop::<File>(file);
+                    Output::File(p)
+                }
+                // The session meets the same problem, warns once and goes on untraced.
+                Err(_) => Output::LogDir,
+            }
+        }
+    };
+    if let (Some(n), Output::File(p)) = (leg, &output) {
+        let _ = rdv.set_leg_path(n, p);
+    }
+    let target = Target {
+        program: plan.ssh,
+        argv0: plan.ssh_argv0,
+        args,
+        scp: opts,
+        shown,
+    };
+    match session::run_traced(target, &settings, output)? {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn client_args_lose_s_and_keep_the_rest() {
+        let c = scan_client_args(&os(&["-O", "-S", "x/ssh", "-r", "a", "h:b"]));
+        assert_eq!(c.ssh, Some("x/ssh".into()));
+        assert!(c.legacy && !c.sftp);
+        assert_eq!(c.rest, os(&["-O", "-r", "a", "h:b"]));
+
+        let c = scan_client_args(&os(&["-rSmyssh", "-P", "22", "a", "-S", "h:b"]));
+        assert_eq!(c.ssh, Some("myssh".into()));
+        assert!(!c.legacy);
+        assert_eq!(c.rest, os(&["-r", "-P", "22", "a", "-S", "h:b"]));
+
+        let c = scan_client_args(&os(&["-o", "-S", "-rS", "s", "--", "-O"]));
+        assert_eq!(c.ssh, Some("s".into()));
+        assert!(!c.legacy);
+        assert_eq!(c.rest, os(&["-o", "-S", "-r", "--", "-O"]));
+
+        let c = scan_client_args(&os(&["-Os", "-S"]));
+        assert!(c.legacy && c.sftp);
+        assert_eq!(c.ssh, None);
+        assert_eq!(c.rest, os(&["-Os"]));
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(
+            parse_openssh_version("OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0"),
+            Some((9, 2))
+        );
+        assert_eq!(parse_openssh_version("OpenSSH_10.0p2, LibreSSL"), Some((10, 0)));
+        assert_eq!(parse_openssh_version("OpenSSH_8.9"), Some((8, 9)));
+        assert_eq!(parse_openssh_version("Dropbear v2022.83"), None);
+    }
+
+    #[test]
+    fn leg_paths() {
+        let p = |s: &str, n| leg_path(Path::new(s), n).display().to_string();
+        assert_eq!(p("/x/t.log", 1), "/x/t.log");
+        assert_eq!(p("/x/t.log", 2), "/x/t-2.log");
+        assert_eq!(p("/x/t", 3), "/x/t-3");
+        assert_eq!(p("/x/.t", 2), "/x/.t-2");
+        assert_eq!(p("/x/a.b.jsonl", 2), "/x/a.b-2.jsonl");
+    }
+
+    #[test]
+    fn plan_round_trips() {
+        let plan = Plan {
+            ssh: "/usr/bin/ssh".into(),
+            ssh_argv0: OsString::from_vec(b"we\tird \xff".to_vec()),
+            output: PlanOutput::File("/tmp/a b\n.log".into()),
+            flags: Flags {
+                log_dir: Some("/l".into()),
+                data: Some(crate::config::DataMode::Full),
+                timestamps: Some(true),
+                ..Flags::default()
+            },
+        };
+        let back = Plan::from_text(&plan.to_text()).unwrap();
+        assert_eq!(back.ssh, plan.ssh);
+        assert_eq!(back.ssh_argv0, plan.ssh_argv0);
+        assert_eq!(back.output, plan.output);
+        assert_eq!(back.flags.data, plan.flags.data);
+        assert_eq!(back.flags.timestamps, Some(true));
+        assert_eq!(back.flags.log_dir, plan.flags.log_dir);
+        assert_eq!(back.flags.framing, None);
+    }
+
+    #[test]
+    fn remote_commands() {
+        let (o, s) = remote_command(&os(&["-x", "--", "localhost", "scp -d -t /tmp/"]));
+        assert_eq!(o.unwrap().role, scp::Role::Sink);
+        assert_eq!(s.as_deref(), Some("scp -d -t /tmp/"));
+        let (o, _) = remote_command(&os(&["h", "scp -r -p -f 'a b'"]));
+        assert!(o.unwrap().recursive);
+        let (o, _) = remote_command(&os(&["h", "sftp"]));
+        assert!(o.is_none());
+    }
 }
