@@ -120,11 +120,12 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
         .unwrap_or_else(|| uid.to_string());
     tracer.header("user", &user);
     tracer.header("program", &target.program.display().to_string());
-    let mut argv: Vec<OsString> = vec![target.program.clone().into_os_string()];
-    argv.extend(target.args.iter().cloned());
-    tracer.invocation(transcript::shell_join(
-        &argv.iter().map(|a| a.as_bytes()).collect::<Vec<_>>(),
-    ));
+    let shown = target.shown.clone().unwrap_or_else(|| {
+        let mut argv: Vec<OsString> = vec![target.program.clone().into_os_string()];
+        argv.extend(target.args.iter().cloned());
+        transcript::shell_join(&argv.iter().map(|a| a.as_bytes()).collect::<Vec<_>>())
+    });
+    tracer.invocation(shown);
 
     let spawned = match child::spawn(&target.program, &target.argv0, &target.args) {
         Ok(s) => s,

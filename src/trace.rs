@@ -3,17 +3,38 @@
 //! The relay reports reads, EOFs and notes; the tracer frames them (per read,
 //! or per protocol message through the decoder) and hands events to a
 //! [`Sink`]. A failing sink is dropped with one warning: tracing problems
-//! never reach the transfer.
+//! never reach the transfer. Memory is bounded: a frame keeps at most
+//! [`MAX_SHOWN`] bytes (a file's head, or the start of an over-long line).
 
 use std::time::{Duration, Instant};
 
 use crate::config::{DataMode, Framing};
-use crate::scp::{self, Decoder};
+use crate::scp::decode::Event as DecEvent;
+use crate::scp::{self, Decoder, Dir};
 use crate::transcript::{Bytes, Entry, Event, Kind, Sink, Stream};
 use crate::warn::warn;
 
 /// How often buffered transcript lines are written out while a transfer runs.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
+
+/// How much of a file's contents `--data head` shows.
+pub const HEAD: usize = 32;
+
+/// Most bytes one transcript line shows; longer frames are cut (records,
+/// text) or, with `--data full`, split into several lines (file data).
+pub const MAX_SHOWN: usize = 64 * 1024;
+
+/// A message being assembled in one direction.
+#[derive(Default)]
+struct Pending {
+    shown: Vec<u8>,
+    /// Bytes of this frame so far (shown or not).
+    len: u64,
+    /// The frame is file data: keep only what the data mode shows.
+    data: bool,
+    /// Bytes of this file already written in earlier lines (`--data full`).
+    data_written: u64,
+}
 
 /// See the module docs.
 pub struct Tracer {
@@ -21,11 +42,30 @@ pub struct Tracer {
     /// Where the transcript goes, for the warning if writing fails.
     label: String,
     start: Instant,
-    framing: Framing,
-    data: DataMode,
+    data_mode: DataMode,
     decoder: Option<Decoder>,
+    pending: [Pending; 2],
+    /// stderr, framed per line when decoding.
+    err_line: Vec<u8>,
+    err_len: u64,
+    events: Vec<DecEvent>,
     dirty: bool,
     last_flush: Instant,
+}
+
+fn dir_of(stream: Stream) -> Option<Dir> {
+    match stream {
+        Stream::In => Some(Dir::In),
+        Stream::Out => Some(Dir::Out),
+        Stream::Err => None,
+    }
+}
+
+fn stream_of(dir: Dir) -> Stream {
+    match dir {
+        Dir::In => Stream::In,
+        Dir::Out => Stream::Out,
+    }
 }
 
 impl Tracer {
@@ -35,7 +75,7 @@ impl Tracer {
         sink: Option<Box<dyn Sink>>,
         label: String,
         framing: Framing,
-        data: DataMode,
+        data_mode: DataMode,
         scp: Option<scp::Options>,
     ) -> Tracer {
         let now = Instant::now();
@@ -47,9 +87,12 @@ impl Tracer {
             sink,
             label,
             start: now,
-            framing,
-            data,
+            data_mode,
             decoder,
+            pending: Default::default(),
+            err_line: Vec::new(),
+            err_len: 0,
+            events: Vec::new(),
             dirty: false,
             last_flush: now,
         }
@@ -58,10 +101,6 @@ impl Tracer {
     /// A tracer that records nothing (the log could not be opened).
     pub fn disabled() -> Tracer {
         Tracer::new(None, String::new(), Framing::Raw, DataMode::Full, None)
-    }
-
-    pub fn is_enabled(&self) -> bool {
-        self.sink.is_some()
     }
 
     fn emit(&mut self, entry: Entry) {
@@ -100,7 +139,24 @@ impl Tracer {
 
     /// Bytes that passed on `stream`, as read.
     pub fn bytes(&mut self, stream: Stream, data: &[u8]) {
-        let _ = (&self.decoder, self.framing, self.data);
+        if self.decoder.is_none() {
+            self.emit_raw(stream, data);
+            return;
+        }
+        match dir_of(stream) {
+            Some(dir) => {
+                let mut events = std::mem::take(&mut self.events);
+                if let Some(d) = self.decoder.as_mut() {
+                    d.feed(dir, data, &mut events);
+                }
+                self.absorb(dir, Some(data), data.len(), &mut events);
+                self.events = events;
+            }
+            None => self.stderr_bytes(data),
+        }
+    }
+
+    fn emit_raw(&mut self, stream: Stream, data: &[u8]) {
         self.emit(Entry::Bytes(Bytes {
             stream,
             bytes: data.to_vec(),
@@ -111,7 +167,150 @@ impl Tracer {
         }));
     }
 
+    /// stderr is not protocol: one line per text line, cut at [`MAX_SHOWN`].
+    fn stderr_bytes(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let (part, rest, eol) = match data.iter().position(|&b| b == b'\n') {
+                Some(i) => (&data[..=i], &data[i + 1..], true),
+                None => (data, &data[data.len()..], false),
+            };
+            let room = MAX_SHOWN.saturating_sub(self.err_line.len());
+            self.err_line.extend_from_slice(&part[..part.len().min(room)]);
+            self.err_len += part.len() as u64;
+            if eol {
+                self.flush_stderr_line();
+            }
+            data = rest;
+        }
+    }
+
+    fn flush_stderr_line(&mut self) {
+        if self.err_len == 0 {
+            return;
+        }
+        let bytes = std::mem::take(&mut self.err_line);
+        let len = std::mem::take(&mut self.err_len);
+        let note = (len > bytes.len() as u64).then(|| format!("{len} B, first {} shown", bytes.len()));
+        self.emit(Entry::Bytes(Bytes {
+            stream: Stream::Err,
+            bytes,
+            len,
+            kind: Kind::Text,
+            note,
+            msg: None,
+        }));
+    }
+
+    /// Applies decoder events to the bytes of one feed (`data`), or to `n`
+    /// bytes that were moved without being read (`data` is `None`).
+    fn absorb(&mut self, dir: Dir, data: Option<&[u8]>, n: usize, events: &mut Vec<DecEvent>) {
+        let mut pos = 0;
+        for ev in events.drain(..) {
+            match ev {
+                DecEvent::Frame { dir: d, end, msg } => {
+                    let end = end.min(n);
+                    if d == dir {
+                        self.take(dir, data, pos, end);
+                        pos = end.max(pos);
+                    }
+                    self.finish_frame(d, &msg);
+                }
+                DecEvent::DataStart { dir: d, at, .. } => {
+                    if d == dir {
+                        let at = at.min(n);
+                        self.take(dir, data, pos, at);
+                        pos = at.max(pos);
+                    }
+                    let p = &mut self.pending[d as usize];
+                    p.data = true;
+                    p.data_written = 0;
+                }
+                DecEvent::Violation { v, .. } => {
+                    self.emit(Entry::Problem(format!("{}: {}", v.name, v.text)));
+                }
+            }
+        }
+        if pos < n {
+            self.take(dir, data, pos, n);
+        }
+    }
+
+    /// Adds bytes `from..to` of the current input to the pending frame.
+    fn take(&mut self, dir: Dir, data: Option<&[u8]>, from: usize, to: usize) {
+        if to <= from {
+            return;
+        }
+        let limit = self.shown_limit(dir);
+        let p = &mut self.pending[dir as usize];
+        p.len += (to - from) as u64;
+        if let Some(data) = data {
+            let room = limit.saturating_sub(p.shown.len());
+            let slice = &data[from..to];
+            p.shown.extend_from_slice(&slice[..slice.len().min(room)]);
+        }
+        if p.data && self.data_mode == DataMode::Full && p.shown.len() >= MAX_SHOWN {
+            // --data full: a long file becomes several lines; memory stays bounded.
+            self.emit_data_part(dir);
+        }
+    }
+
+    fn shown_limit(&self, dir: Dir) -> usize {
+        let p = &self.pending[dir as usize];
+        if !p.data {
+            return MAX_SHOWN;
+        }
+        match self.data_mode {
+            DataMode::Head => HEAD,
+            DataMode::None => 0,
+            DataMode::Full => MAX_SHOWN,
+        }
+    }
+
+    fn emit_data_part(&mut self, dir: Dir) {
+        let p = &mut self.pending[dir as usize];
+        let bytes = std::mem::take(&mut p.shown);
+        let len = std::mem::take(&mut p.len);
+        p.data_written += len;
+        self.emit(Entry::Bytes(Bytes {
+            stream: stream_of(dir),
+            bytes,
+            len,
+            kind: Kind::Data,
+            note: Some("data, more follows".into()),
+            msg: None,
+        }));
+    }
+
+    fn finish_frame(&mut self, dir: Dir, msg: &scp::Msg) {
+        let p = std::mem::take(&mut self.pending[dir as usize]);
+        let mut note = msg.note();
+        let shown = p.shown.len() as u64;
+        if p.len > shown {
+            if p.data && shown == 0 {
+                note.push_str(", not shown");
+            } else {
+                note.push_str(&format!(", first {shown} shown"));
+            }
+        }
+        self.emit(Entry::Bytes(Bytes {
+            stream: stream_of(dir),
+            bytes: p.shown,
+            len: p.len,
+            kind: msg.kind(),
+            note: Some(note),
+            msg: Some(msg.to_json()),
+        }));
+    }
+
     pub fn closed(&mut self, stream: Stream) {
+        if let (Some(dir), Some(d)) = (dir_of(stream), self.decoder.as_mut()) {
+            let mut events = std::mem::take(&mut self.events);
+            d.eof(dir, &mut events);
+            self.absorb(dir, None, 0, &mut events);
+            self.events = events;
+        } else if stream == Stream::Err {
+            self.flush_stderr_line();
+        }
         self.emit(Entry::Closed(stream));
     }
 
@@ -125,18 +324,45 @@ impl Tracer {
         self.emit(Entry::Note(text));
     }
 
+    /// The program ended: close what is open, then `#: N`.
     pub fn exit(&mut self, code: i32) {
+        self.flush_stderr_line();
+        if let Some(d) = self.decoder.as_mut() {
+            let mut events = std::mem::take(&mut self.events);
+            d.finish(&mut events);
+            // Frames at finish carry no new bytes; they close what is pending.
+            self.absorb(Dir::In, None, 0, &mut events);
+        }
         self.emit(Entry::Exit(code));
     }
 
     /// How many bytes on `stream` the relay may move without showing them to
-    /// the tracer (file data past the shown head). 0 means: read normally.
-    pub fn splice_budget(&self, _stream: Stream) -> u64 {
-        0
+    /// the tracer: file data past the shown head. 0 means: read normally.
+    pub fn splice_budget(&self, stream: Stream) -> u64 {
+        let (Some(dir), Some(d)) = (dir_of(stream), self.decoder.as_ref()) else {
+            return 0;
+        };
+        if self.sink.is_none() {
+            return 0;
+        }
+        let p = &self.pending[dir as usize];
+        if !p.data || p.shown.len() < self.shown_limit(dir) || self.data_mode == DataMode::Full {
+            return 0;
+        }
+        d.data_remaining(dir)
     }
 
     /// `n` bytes moved without being read (see [`Tracer::splice_budget`]).
-    pub fn spliced(&mut self, _stream: Stream, _n: u64) {}
+    pub fn spliced(&mut self, stream: Stream, n: u64) {
+        let (Some(dir), Some(d)) = (dir_of(stream), self.decoder.as_mut()) else {
+            return;
+        };
+        let mut events = std::mem::take(&mut self.events);
+        d.skip(dir, n, &mut events);
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        self.absorb(dir, None, n, &mut events);
+        self.events = events;
+    }
 
     /// Whether buffered lines are waiting for [`Tracer::flush`].
     pub fn wants_flush(&self) -> bool {
