@@ -55,6 +55,10 @@ fn main() {
 fn run_standin(argv0: OsString, args: Vec<OsString>) -> Result<i32> {
     let settings = Settings::load(Flags::default());
     let real = standin::find_real_scp(&settings)?;
+    // Inside a transfer `scptrace forced` already traces: don't trace it twice.
+    if std::env::var_os("SCPTRACE_ACTIVE").is_some() {
+        return Err(standin::exec_real(&real.path, &argv0, &args));
+    }
     let Some(opts) = scp::Options::from_scp_args(&args) else {
         return Err(standin::exec_real(&real.path, &argv0, &args));
     };
