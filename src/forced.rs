@@ -1,17 +1,292 @@
-//! `scptrace forced`: run as an sshd ForceCommand / authorized_keys command=: trace legacy scp, run anything else untouched. (Not yet implemented.)
+//! `scptrace forced`: run as an sshd `ForceCommand` or an authorized_keys
+//! `command="…"`. A legacy scp server command is run the way sshd would have
+//! run it, through the user's shell, with its stdio traced; anything else
+//! (a login, another command, a subsystem such as sftp) runs exactly as sshd
+//! would have run it, untraced.
+//!
+//! What sshd would have done (OpenSSH session.c, `do_child`): with no command,
+//! exec the user's shell as a login shell (argv[0] `-bash`); with a command,
+//! `shell -c COMMAND` with argv[0] the shell's file name. A subsystem request
+//! arrives as its configured command (`/usr/lib/openssh/sftp-server`), or as
+//! `internal-sftp`, which sshd would have run in-process: here it becomes the
+//! sftp-server binary with the same arguments.
+//!
+//! Environment: every child gets `SCPTRACE_FORCED=1` (so `scptrace doctor`
+//! run through here can say so), and the traced one also `SCPTRACE_ACTIVE=1`,
+//! which makes a stand-in `scp` on the PATH run the real scp directly instead
+//! of tracing the same transfer a second time.
 
-#![allow(unused_imports)]
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 
-use std::ffi::OsString;
-use std::path::PathBuf;
-
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow};
 use clap::Args;
+
+use crate::cli::TraceOpts;
+use crate::config::Settings;
+use crate::scp;
+use crate::session::{self, Output, Target};
 
 /// Run as an sshd ForceCommand / authorized_keys command=: trace legacy scp, run anything else untouched
 #[derive(Debug, Args)]
-pub struct ForcedArgs {}
+#[command(after_help = "\
+Reads SSH_ORIGINAL_COMMAND. A legacy scp server command (scp … -t/-f …) runs through the
+user's shell, so globs and ~ expand as without scptrace, with its stdio traced into the log
+directory. Anything else (a login, a shell command, sftp) runs untraced, as sshd would
+have run it. In sshd_config:   ForceCommand /usr/local/bin/scptrace forced
+In authorized_keys:            command=\"/usr/local/bin/scptrace forced\" ssh-ed25519 AAAA…
+(`scptrace install --authorized-key` writes the latter.)")]
+pub struct ForcedArgs {
+    #[command(flatten)]
+    pub trace: TraceOpts,
+}
 
-pub fn run(_args: ForcedArgs) -> Result<i32> {
-    bail!("`scptrace forced` is not implemented yet")
+/// What the original command is.
+#[derive(Debug, PartialEq, Eq)]
+enum Request {
+    /// No command: an interactive login (or `ssh -T` without a command).
+    Login,
+    /// A legacy scp server.
+    Scp(scp::Options),
+    /// `internal-sftp [args]`: sshd's in-process sftp server.
+    InternalSftp(Vec<OsString>),
+    /// Anything else.
+    Other,
+}
+
+/// Splits `cmd` into words the way a POSIX shell would for a simple command
+/// (quotes, backslashes); `None` when it is not one: an operator, a command
+/// substitution, a newline, or unbalanced quotes. Only used to recognise scp:
+/// the shell still runs the original text.
+fn simple_words(cmd: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut words = Vec::new();
+    let mut word: Option<Vec<u8>> = None;
+    let mut i = 0;
+    while i < cmd.len() {
+        let c = cmd[i];
+        match c {
+            b' ' | b'\t' => {
+                if let Some(w) = word.take() {
+                    words.push(w);
+                }
+            }
+            b'\n' | b';' | b'&' | b'|' | b'<' | b'>' | b'(' | b')' | b'`' => return None,
+            b'$' if cmd.get(i + 1) == Some(&b'(') => return None,
+            b'\\' => {
+                i += 1;
+                word.get_or_insert_with(Vec::new).push(*cmd.get(i)?);
+            }
+            b'\'' => {
+                let end = cmd[i + 1..].iter().position(|&b| b == b'\'')? + i + 1;
+                word.get_or_insert_with(Vec::new)
+                    .extend_from_slice(&cmd[i + 1..end]);
+                i = end;
+            }
+            b'"' => {
+                let w = word.get_or_insert_with(Vec::new);
+                i += 1;
+                loop {
+                    match *cmd.get(i)? {
+                        b'"' => break,
+                        b'`' => return None,
+                        b'$' if cmd.get(i + 1) == Some(&b'(') => return None,
+                        b'\\' if matches!(cmd.get(i + 1), Some(b'"' | b'\\' | b'$' | b'`' | b'\n')) => {
+                            i += 1;
+                            w.push(cmd[i]);
+                        }
+                        b => w.push(b),
+                    }
+                    i += 1;
+                }
+            }
+            _ => word.get_or_insert_with(Vec::new).push(c),
+        }
+        i += 1;
+    }
+    words.extend(word);
+    Some(words)
+}
+
+/// Whether `w` is a shell variable assignment (`NAME=value`).
+fn is_assignment(w: &[u8]) -> bool {
+    match w.iter().position(|&b| b == b'=') {
+        Some(n) if n > 0 => {
+            (w[0].is_ascii_alphabetic() || w[0] == b'_')
+                && w[..n].iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_')
+        }
+        _ => false,
+    }
+}
+
+fn classify(original: Option<&OsStr>) -> Request {
+    let Some(cmd) = original else {
+        return Request::Login;
+    };
+    let Some(words) = simple_words(cmd.as_bytes()) else {
+        return Request::Other;
+    };
+    let mut words = words.into_iter().skip_while(|w| is_assignment(w));
+    let Some(first) = words.next() else {
+        return Request::Other;
+    };
+    let args: Vec<OsString> = words.map(OsString::from_vec).collect();
+    if first == b"internal-sftp" {
+        return Request::InternalSftp(args);
+    }
+    if Path::new(OsStr::from_bytes(&first)).file_name() == Some(OsStr::new("scp"))
+        && let Some(opts) = scp::Options::from_scp_args(&args)
+    {
+        return Request::Scp(opts);
+    }
+    Request::Other
+}
+
+/// The user's shell, as sshd picks it: `$SHELL` (sshd sets it to the passwd
+/// shell), else the passwd entry, else /bin/sh.
+fn user_shell() -> PathBuf {
+    if let Some(s) = std::env::var_os("SHELL").filter(|s| !s.is_empty()) {
+        return PathBuf::from(s);
+    }
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.shell)
+        .filter(|s| !s.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("/bin/sh"))
+}
+
+/// The shell's file name: its argv[0] for `-c`, as sshd gives it.
+fn shell_name(shell: &Path) -> OsString {
+    shell
+        .file_name()
+        .map(OsStr::to_os_string)
+        .unwrap_or_else(|| shell.as_os_str().to_os_string())
+}
+
+/// The sftp-server binary, for `internal-sftp`.
+fn sftp_server() -> Option<PathBuf> {
+    [
+        "/usr/lib/openssh/sftp-server",
+        "/usr/libexec/openssh/sftp-server",
+        "/usr/libexec/sftp-server",
+        "/usr/lib/ssh/sftp-server",
+        "/usr/lib/sftp-server",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+}
+
+fn exec(cmd: &mut std::process::Command, what: &Path) -> anyhow::Error {
+    let err = cmd.env("SCPTRACE_FORCED", "1").exec();
+    anyhow!("cannot run {}: {err}", what.display())
+}
+
+pub fn run(args: ForcedArgs) -> Result<i32> {
+    let shell = user_shell();
+    let original = std::env::var_os("SSH_ORIGINAL_COMMAND");
+    match classify(original.as_deref()) {
+        Request::Login => {
+            let mut argv0 = OsString::from("-");
+            argv0.push(shell_name(&shell));
+            Err(exec(std::process::Command::new(&shell).arg0(argv0), &shell))
+        }
+        Request::InternalSftp(sftp_args) => match sftp_server() {
+            Some(server) => Err(exec(
+                std::process::Command::new(&server)
+                    .arg0("sftp-server")
+                    .args(sftp_args),
+                &server,
+            )),
+            // Let the shell fail the way sshd's users would see it fail elsewhere.
+            None => Err(exec(
+                &mut shell_command(&shell, original.unwrap_or_default()),
+                &shell,
+            )),
+        },
+        Request::Other => Err(exec(
+            &mut shell_command(&shell, original.unwrap_or_default()),
+            &shell,
+        )),
+        Request::Scp(opts) => {
+            let cmd = original.unwrap_or_default();
+            let settings = Settings::load(args.trace.flags());
+            // SAFETY: single-threaded here (no thread has been started yet), so
+            // nothing reads the environment concurrently; the child inherits it.
+            unsafe {
+                std::env::set_var("SCPTRACE_FORCED", "1");
+                std::env::set_var("SCPTRACE_ACTIVE", "1");
+            }
+            let target = Target {
+                program: shell.clone(),
+                argv0: shell_name(&shell),
+                args: vec!["-c".into(), cmd.clone()],
+                scp: Some(opts),
+                shown: Some(cmd.to_string_lossy().into_owned()),
+            };
+            let output = args.trace.output.clone().map_or(Output::LogDir, Output::File);
+            match session::run_traced(target, &settings, output)? {}
+        }
+    }
+}
+
+fn shell_command(shell: &Path, cmd: OsString) -> std::process::Command {
+    let mut c = std::process::Command::new(shell);
+    c.arg0(shell_name(shell)).arg("-c").arg(cmd);
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Option<Vec<String>> {
+        simple_words(s.as_bytes()).map(|w| w.into_iter().map(|w| String::from_utf8(w).unwrap()).collect())
+    }
+
+    #[test]
+    fn splits_like_a_shell() {
+        assert_eq!(words("scp -t /tmp").unwrap(), ["scp", "-t", "/tmp"]);
+        assert_eq!(
+            words("  scp  -d -t  'a b'\\ c ").unwrap(),
+            ["scp", "-d", "-t", "a b c"]
+        );
+        assert_eq!(
+            words(r#"scp -f "x \"y\" $z" ''"#).unwrap(),
+            ["scp", "-f", r#"x "y" $z"#, ""]
+        );
+        assert_eq!(words("scp -f ~/a*.txt").unwrap(), ["scp", "-f", "~/a*.txt"]);
+        for bad in [
+            "scp -t x; rm y",
+            "scp -t x | cat",
+            "scp -t $(pwd)",
+            "scp -t `pwd`",
+            "scp -t 'x",
+            "a\nb",
+            "scp -t x > y",
+        ] {
+            assert_eq!(words(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn classifies_requests() {
+        let c = |s: &str| classify(Some(OsStr::new(s)));
+        assert_eq!(classify(None), Request::Login);
+        assert!(matches!(c("scp -t /tmp"), Request::Scp(o) if o.role == scp::Role::Sink));
+        assert!(matches!(c("/usr/bin/scp -r -f 'my dir'"), Request::Scp(o) if o.role == scp::Role::Source));
+        assert!(matches!(c("LC_ALL=C scp -t ."), Request::Scp(_)));
+        assert_eq!(c("scp a b"), Request::Other);
+        assert_eq!(c("echo hi"), Request::Other);
+        assert_eq!(c("scp -t x; echo"), Request::Other);
+        assert_eq!(c(""), Request::Other);
+        assert_eq!(c("/usr/lib/openssh/sftp-server"), Request::Other);
+        assert_eq!(
+            c("internal-sftp -l INFO"),
+            Request::InternalSftp(vec!["-l".into(), "INFO".into()])
+        );
+        assert_eq!(c("rsync --server -e.LsfxC . dst"), Request::Other);
+    }
 }

@@ -1,0 +1,444 @@
+//! `scptrace doctor`: what a session started the way this one was will run as
+//! `scp`, whether it would be traced and where to; each problem with a hint.
+//! `ssh HOST scptrace doctor` therefore shows what a remote non-interactive
+//! session sees: its PATH, its user, its config.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use super::sshd_path::{self, SessionPath};
+use super::state::State;
+use super::{Scope, is_executable_file, same_file, this_exe, user_name};
+use crate::config::{self, Flags, Origin, Settings};
+use crate::logdir::LogDir;
+use crate::standin;
+use crate::utc::Utc;
+
+/// Output format of `doctor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DoctorFormat {
+    Text,
+    Json,
+}
+
+/// Explain what a non-interactive ssh session on this machine runs as `scp`
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Run it the way a client's session runs: `ssh HOST scptrace doctor` shows the PATH, user
+and config of a remote non-interactive session. Exit status 0 when a legacy scp server
+started like this would be traced, 1 otherwise (each problem on its own line, with a hint).")]
+pub struct DoctorArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: DoctorFormat,
+}
+
+/// One `scp` found on PATH.
+#[derive(Debug, Serialize)]
+struct ScpOnPath {
+    path: PathBuf,
+    is_scptrace: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct RealScpReport {
+    path: Option<PathBuf>,
+    how: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct LogDirReport {
+    path: PathBuf,
+    origin: String,
+    writable: bool,
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SettingReport {
+    name: &'static str,
+    value: String,
+    origin: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ConfigFileReport {
+    path: PathBuf,
+    /// `read`, `absent`, or the problem.
+    status: String,
+}
+
+#[derive(Debug, Serialize)]
+struct InstallRecord {
+    file: PathBuf,
+    steps: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Problem {
+    problem: String,
+    hint: String,
+}
+
+/// Everything doctor found; `--format json` prints exactly this.
+#[derive(Debug, Serialize)]
+struct Report {
+    scptrace_version: &'static str,
+    binary: Option<PathBuf>,
+    user: String,
+    uid: u32,
+    /// `SSH_CONNECTION` is set: this is an ssh session.
+    ssh_session: bool,
+    /// Started by `scptrace forced` (it sets `SCPTRACE_FORCED=1`).
+    forced: bool,
+    path: String,
+    /// Every executable `scp` on PATH, in order; the first is what runs.
+    scp_on_path: Vec<ScpOnPath>,
+    /// How a legacy scp server would be traced here: `stand-in`, `forced`, or null.
+    traced_by: Option<&'static str>,
+    real_scp: RealScpReport,
+    log_dir: LogDirReport,
+    settings: Vec<SettingReport>,
+    config_files: Vec<ConfigFileReport>,
+    warnings: Vec<String>,
+    openssh: Option<String>,
+    caveat: &'static str,
+    sshd_default_path: SessionPath,
+    install_records: Vec<InstallRecord>,
+    would_trace: bool,
+    problems: Vec<Problem>,
+}
+
+const CAVEAT: &str = "OpenSSH 9.0 and later: scp uses the SFTP protocol unless the client passes -O, \
+                      so a stand-in sees only legacy-protocol transfers (`scp -O …`, PuTTY pscp -scp, \
+                      libssh2, paramiko and most libraries still speak legacy SCP)";
+
+fn origin(o: &Origin) -> String {
+    o.to_string()
+}
+
+fn settings_report(s: &Settings) -> Vec<SettingReport> {
+    let row = |name, value: String, o: &Origin| SettingReport {
+        name,
+        value,
+        origin: origin(o),
+    };
+    vec![
+        row(
+            "log_dir",
+            s.log_dir.value.display().to_string(),
+            &s.log_dir.origin,
+        ),
+        row(
+            "real_scp",
+            s.real_scp
+                .value
+                .as_ref()
+                .map_or("(search PATH)".into(), |p| p.display().to_string()),
+            &s.real_scp.origin,
+        ),
+        row("framing", s.framing.value.to_string(), &s.framing.origin),
+        row("data", s.data.value.to_string(), &s.data.origin),
+        row("format", s.format.value.to_string(), &s.format.origin),
+        row("timestamps", s.timestamps.value.to_string(), &s.timestamps.origin),
+        row("color", s.color.value.to_string(), &s.color.origin),
+        row(
+            "max_log_bytes",
+            s.max_log_bytes.value.to_string(),
+            &s.max_log_bytes.origin,
+        ),
+        row("keep", s.keep.value.to_string(), &s.keep.origin),
+    ]
+}
+
+fn config_files() -> Vec<ConfigFileReport> {
+    config::config_paths()
+        .into_iter()
+        .map(|path| {
+            let status = match std::fs::read_to_string(&path) {
+                Ok(t) => match t.parse::<toml::Table>() {
+                    Ok(_) => "read".into(),
+                    Err(e) => format!("not valid TOML, ignored: {}", e.message()),
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => "absent".into(),
+                Err(e) => format!("unreadable, ignored: {e}"),
+            };
+            ConfigFileReport { path, status }
+        })
+        .collect()
+}
+
+/// Opens the log directory as the stand-in would and creates and removes a file there.
+fn probe_log_dir(dir: &Path) -> Result<(), String> {
+    let d = LogDir::open(dir).map_err(|e| e.to_string())?;
+    let (p, f) = d.create(&Utc::now(), "doctor-probe").map_err(|e| e.to_string())?;
+    drop(f);
+    std::fs::remove_file(&p).map_err(|e| format!("cannot remove the probe {}: {e}", p.display()))
+}
+
+/// `ssh -V` of the ssh beside the real scp (same package), else the one on PATH.
+fn openssh_version(real: Option<&Path>) -> Option<String> {
+    let beside = real
+        .and_then(|r| r.parent())
+        .map(|d| d.join("ssh"))
+        .filter(|p| is_executable_file(p));
+    let ssh = beside.unwrap_or_else(|| PathBuf::from("ssh"));
+    let out = Command::new(ssh)
+        .arg("-V")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+fn install_records() -> Vec<InstallRecord> {
+    Scope::all()
+        .into_iter()
+        .filter(|s| s.state.exists())
+        .map(|s| InstallRecord {
+            steps: match State::load(&s.state) {
+                Ok(st) => st.steps.iter().map(|x| x.describe()).collect(),
+                Err(e) => vec![format!("unreadable: {e:#}")],
+            },
+            file: s.state,
+        })
+        .collect()
+}
+
+fn gather() -> Report {
+    let exe = this_exe().ok();
+    let settings = Settings::load(Flags::default());
+    let path = std::env::var("PATH").unwrap_or_default();
+    let scp_on_path: Vec<ScpOnPath> = std::env::split_paths(std::ffi::OsStr::new(&path))
+        .map(|d| d.join("scp"))
+        .filter(|p| is_executable_file(p))
+        .map(|p| ScpOnPath {
+            is_scptrace: exe.as_ref().is_some_and(|e| same_file(&p, e)),
+            path: p,
+        })
+        .collect();
+    let forced = std::env::var_os("SCPTRACE_FORCED").is_some();
+    let active = std::env::var_os("SCPTRACE_ACTIVE").is_some();
+    let first = scp_on_path.first();
+    let traced_by = if forced {
+        Some("forced")
+    } else if first.is_some_and(|s| s.is_scptrace) {
+        Some("stand-in")
+    } else {
+        None
+    };
+    let real = standin::find_real_scp(&settings);
+    let real_scp = match &real {
+        Ok(r) => RealScpReport {
+            path: Some(r.path.clone()),
+            how: Some(r.how.clone()),
+            error: None,
+        },
+        Err(e) => RealScpReport {
+            path: None,
+            how: None,
+            error: Some(format!("{e:#}")),
+        },
+    };
+    let probe = probe_log_dir(&settings.log_dir.value);
+    let log_dir = LogDirReport {
+        path: settings.log_dir.value.clone(),
+        origin: origin(&settings.log_dir.origin),
+        writable: probe.is_ok(),
+        error: probe.err(),
+    };
+    let root = nix::unistd::geteuid().is_root();
+    let home = config::home_dir();
+    let install_records = install_records();
+
+    let mut problems = Vec::new();
+    if traced_by.is_none() {
+        let installed_elsewhere = install_records
+            .iter()
+            .flat_map(|r| r.steps.iter())
+            .find(|s| s.starts_with("link "))
+            .cloned();
+        let problem = match first {
+            Some(s) => format!(
+                "`scp` on this PATH is {}, not scptrace: sessions run it untraced",
+                s.path.display()
+            ),
+            None => "no `scp` on this PATH at all".to_string(),
+        };
+        let hint = match installed_elsewhere {
+            Some(step) => format!(
+                "install made a {step}, but this PATH does not reach it first; put its directory before {} \
+                 (SetEnv PATH in sshd_config, or ~/.bashrc), see docs/deploying.md",
+                first
+                    .and_then(|s| s.path.parent())
+                    .map_or("the real scp".into(), |d| d.display().to_string())
+            ),
+            None => "run `scptrace install` (as root it links /usr/local/bin/scp), or `scptrace install \
+                     --authorized-key SHA256:…` to trace one key's sessions; see docs/deploying.md"
+                .into(),
+        };
+        problems.push(Problem { problem, hint });
+    }
+    if let Some(e) = &real_scp.error {
+        problems.push(Problem {
+            problem: format!("the real scp: {e}"),
+            hint:
+                "set real_scp in the config file, or SCPTRACE_REAL_SCP, to the real scp (e.g. /usr/bin/scp)"
+                    .into(),
+        });
+    }
+    if let Some(e) = &log_dir.error {
+        problems.push(Problem {
+            problem: format!("transcripts cannot be written: {e}"),
+            hint: format!(
+                "set log_dir in {} (or SCPTRACE_LOG_DIR) to a directory this user owns, mode 0700; \
+                 transfers still work, untraced",
+                config::user_config_path().map_or("the config".into(), |p| p.display().to_string())
+            ),
+        });
+    }
+    if active {
+        problems.push(Problem {
+            problem: "SCPTRACE_ACTIVE is set: this runs inside a session scptrace already traces, so a \
+                      stand-in here runs the real scp directly"
+                .into(),
+            hint: "unset SCPTRACE_ACTIVE (only `scptrace forced` should set it, for its child)".into(),
+        });
+    }
+    let openssh = openssh_version(real_scp.path.as_deref());
+    Report {
+        scptrace_version: env!("CARGO_PKG_VERSION"),
+        binary: exe,
+        user: user_name(),
+        uid: nix::unistd::geteuid().as_raw(),
+        ssh_session: std::env::var_os("SSH_CONNECTION").is_some(),
+        forced,
+        path,
+        scp_on_path,
+        traced_by,
+        real_scp,
+        log_dir,
+        settings: settings_report(&settings),
+        config_files: config_files(),
+        warnings: settings.warnings.clone(),
+        openssh,
+        caveat: CAVEAT,
+        sshd_default_path: sshd_path::guess(&user_name(), root, home.as_deref()),
+        install_records,
+        would_trace: problems.is_empty(),
+        problems,
+    }
+}
+
+fn print_text(r: &Report) {
+    let show = |p: &Option<PathBuf>| p.as_ref().map_or("?".into(), |p| p.display().to_string());
+    println!(
+        "scptrace doctor {} (user {}, uid {})",
+        r.scptrace_version, r.user, r.uid
+    );
+    println!("binary:         {}", show(&r.binary));
+    let how = match (r.ssh_session, r.forced) {
+        (_, true) => "an ssh session that came through `scptrace forced`",
+        (true, false) => "an ssh session (SSH_CONNECTION is set)",
+        (false, false) => "not an ssh session: run `ssh HOST scptrace doctor` to see what sessions see",
+    };
+    println!("session:        {how}");
+    println!("PATH:           {}", r.path);
+    match r.scp_on_path.first() {
+        Some(s) => println!(
+            "scp on PATH:    {}{}",
+            s.path.display(),
+            if s.is_scptrace {
+                "  (scptrace: the stand-in)"
+            } else {
+                "  (not scptrace)"
+            }
+        ),
+        None => println!("scp on PATH:    none"),
+    }
+    for s in r.scp_on_path.iter().skip(1) {
+        println!(
+            "                then {}{}",
+            s.path.display(),
+            if s.is_scptrace { "  (scptrace)" } else { "" }
+        );
+    }
+    match (&r.real_scp.path, &r.real_scp.how) {
+        (Some(p), Some(h)) => println!("real scp:       {} ({h})", p.display()),
+        _ => println!(
+            "real scp:       NOT FOUND: {}",
+            r.real_scp.error.as_deref().unwrap_or("?")
+        ),
+    }
+    println!(
+        "log directory:  {} ({}): {}",
+        r.log_dir.path.display(),
+        r.log_dir.origin,
+        if r.log_dir.writable {
+            "writable"
+        } else {
+            "NOT WRITABLE"
+        }
+    );
+    println!(
+        "OpenSSH:        {}",
+        r.openssh.as_deref().unwrap_or("unknown (no ssh -V)")
+    );
+    println!(
+        "sshd's PATH:    {}  (for this user, guessed from {})",
+        r.sshd_default_path.value, r.sshd_default_path.source
+    );
+    println!("config files:");
+    for c in &r.config_files {
+        println!("  {}  ({})", c.path.display(), c.status);
+    }
+    println!("settings:");
+    let w = r.settings.iter().map(|s| s.value.len()).max().unwrap_or(0);
+    for s in &r.settings {
+        println!("  {:<14} {:<w$}  {}", s.name, s.value, s.origin);
+    }
+    for w in &r.warnings {
+        println!("warning: {w}");
+    }
+    if r.install_records.is_empty() {
+        println!("install record: none");
+    }
+    for rec in &r.install_records {
+        println!("install record: {}", rec.file.display());
+        for s in &rec.steps {
+            println!("  {s}");
+        }
+    }
+    println!("note: {}", r.caveat);
+    if r.would_trace {
+        let by = match r.traced_by {
+            Some("forced") => "`scptrace forced`",
+            _ => "the stand-in",
+        };
+        println!(
+            "ok: a legacy scp server started like this session is traced by {by} into {}",
+            r.log_dir.path.display()
+        );
+    } else {
+        for p in &r.problems {
+            println!("problem: {}", p.problem);
+            println!("  hint: {}", p.hint);
+        }
+    }
+}
+
+pub fn doctor(args: DoctorArgs) -> Result<i32> {
+    let report = gather();
+    match args.format {
+        DoctorFormat::Text => print_text(&report),
+        DoctorFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(if report.would_trace { 0 } else { 1 })
+}
