@@ -86,6 +86,7 @@ pub struct Flags {
     pub color: Option<ColorWhen>,
     pub max_log_bytes: Option<u64>,
     pub keep: Option<u64>,
+    pub keep_days: Option<u64>,
 }
 
 /// Every setting, resolved.
@@ -103,6 +104,8 @@ pub struct Settings {
     pub max_log_bytes: Setting<u64>,
     /// Keep at most this many transcripts in the log directory (0 = keep all).
     pub keep: Setting<u64>,
+    /// Delete transcripts older than this many days (0 = keep all).
+    pub keep_days: Setting<u64>,
     /// Problems met while loading (unreadable or invalid files, bad values).
     pub warnings: Vec<String>,
 }
@@ -282,6 +285,7 @@ impl Settings {
             DEFAULT_MAX_LOG_BYTES,
         );
         let keep = l.pick("keep", "SCPTRACE_KEEP", flags.keep, 0);
+        let keep_days = l.pick("keep_days", "SCPTRACE_KEEP_DAYS", flags.keep_days, 0);
         Settings {
             log_dir,
             real_scp,
@@ -295,6 +299,7 @@ impl Settings {
             color,
             max_log_bytes,
             keep,
+            keep_days,
             warnings: l.warnings,
         }
     }

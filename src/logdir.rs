@@ -133,6 +133,43 @@ pub fn create_named(path: &Path) -> io::Result<File> {
         .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
 }
 
+/// Retention, applied when a stand-in starts: keep the `keep - 1` newest
+/// transcripts (making room for the new one) and none older than `keep_days`.
+/// Only our own names (`YYYYMMDDTHHMMSS….log`) are considered; failures are
+/// ignored, since retention must never stand in the way of a transfer.
+pub fn prune(dir: &Path, keep: u64, keep_days: u64) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut names: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| is_transcript_name(n))
+        .collect();
+    names.sort();
+    let mut doomed: Vec<&String> = Vec::new();
+    if keep > 0 {
+        let keep_old = usize::try_from(keep - 1).unwrap_or(usize::MAX);
+        let excess = names.len().saturating_sub(keep_old);
+        doomed.extend(names.iter().take(excess));
+    }
+    if keep_days > 0 {
+        let cutoff = std::time::SystemTime::now()
+            .checked_sub(std::time::Duration::from_secs(keep_days.saturating_mul(86_400)))
+            .map(Utc::from_system);
+        if let Some(cutoff) = cutoff {
+            let cutoff = cutoff.compact();
+            doomed.extend(names.iter().filter(|n| n.as_str() < cutoff.as_str()));
+        }
+    }
+    for name in doomed {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+}
+
+fn is_transcript_name(n: &str) -> bool {
+    let b = n.as_bytes();
+    n.ends_with(".log") && b.len() > 16 && b[..8].iter().all(u8::is_ascii_digit) && b[8] == b'T'
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +192,27 @@ mod tests {
             std::fs::metadata(&p1).unwrap().permissions().mode() & 0o777,
             0o600
         );
+    }
+
+    #[test]
+    fn prune_keeps_the_newest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = LogDir::open(tmp.path()).unwrap();
+        for s in 0..5 {
+            d.create(&Utc::from_unix(1_700_000_000 + s, 0), "scp").unwrap();
+        }
+        std::fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
+        prune(tmp.path(), 3, 0);
+        let mut left: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left.len(), 3, "{left:?}");
+        assert!(left[0].starts_with("20231114T221323"), "{left:?}");
+        assert_eq!(left[2], "notes.txt");
+        prune(tmp.path(), 0, 1);
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! the way the program ended. Shared by `run`, the `scp` stand-in and `forced`.
 
 use std::ffi::OsString;
+use std::cell::Cell;
 use std::io::{BufWriter, Write};
+use std::rc::Rc;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -50,6 +52,7 @@ fn open_sink(
     output: &Output,
     start: &Utc,
     tag: &str,
+    written: &Rc<Cell<u64>>,
 ) -> std::io::Result<(String, Box<dyn Sink>)> {
     let (label, file) = match output {
         Output::File(p) => (p.display().to_string(), logdir::create_named(p)?),
@@ -66,7 +69,7 @@ fn open_sink(
             (p.display().to_string(), f)
         }
     };
-    let w = BufWriter::with_capacity(LOG_BUF, file);
+    let w = Counting { inner: BufWriter::with_capacity(LOG_BUF, file), written: written.clone() };
     Ok((
         label,
         make_writer(settings.format.value, settings.timestamps.value, w),
@@ -93,7 +96,11 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
         .file_name()
         .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())
         .unwrap_or_else(|| "trace".into());
-    let mut tracer = match open_sink(settings, &output, &start, &tag) {
+    if matches!(output, Output::LogDir) && (settings.keep.value > 0 || settings.keep_days.value > 0) {
+        logdir::prune(&settings.log_dir.value, settings.keep.value, settings.keep_days.value);
+    }
+    let written = Rc::new(Cell::new(0));
+    let mut tracer = match open_sink(settings, &output, &start, &tag, &written) {
         Ok((label, sink)) => Tracer::new(
             Some(sink),
             label,
@@ -106,6 +113,7 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
             Tracer::disabled()
         }
     };
+    tracer.set_cap(written, settings.max_log_bytes.value);
     tracer.header("scptrace", env!("CARGO_PKG_VERSION"));
     tracer.header("start", &start.rfc3339());
     tracer.header("pid", &std::process::id().to_string());
@@ -152,5 +160,22 @@ impl Write for StderrWriter {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// Counts the bytes written through it, for the transcript size cap.
+struct Counting<W: Write> {
+    inner: W,
+    written: Rc<Cell<u64>>,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written.set(self.written.get() + n as u64);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }

@@ -6,6 +6,8 @@
 //! never reach the transfer. Memory is bounded: a frame keeps at most
 //! [`MAX_SHOWN`] bytes (a file's head, or the start of an over-long line).
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::config::{DataMode, Framing};
@@ -23,6 +25,15 @@ pub const HEAD: usize = 32;
 /// Most bytes one transcript line shows; longer frames are cut (records,
 /// text) or, with `--data full`, split into several lines (file data).
 pub const MAX_SHOWN: usize = 64 * 1024;
+
+/// The transcript size cap and how far it has been reached.
+struct Cap {
+    written: Rc<Cell<u64>>,
+    soft: u64,
+    hard: u64,
+    quiet: bool,
+    truncated: bool,
+}
 
 /// A message being assembled in one direction.
 #[derive(Default)]
@@ -49,6 +60,7 @@ pub struct Tracer {
     err_line: Vec<u8>,
     err_len: u64,
     events: Vec<DecEvent>,
+    cap: Option<Cap>,
     dirty: bool,
     last_flush: Instant,
 }
@@ -93,6 +105,7 @@ impl Tracer {
             err_line: Vec::new(),
             err_len: 0,
             events: Vec::new(),
+            cap: None,
             dirty: false,
             last_flush: now,
         }
@@ -104,11 +117,40 @@ impl Tracer {
     }
 
     fn emit(&mut self, entry: Entry) {
+        if self.sink.is_none() {
+            return;
+        }
+        if let Some(cap) = self.cap.as_mut() {
+            let written = cap.written.get();
+            if cap.truncated && !matches!(entry, Entry::Exit(_)) {
+                return;
+            }
+            if !cap.truncated && written >= cap.hard {
+                cap.truncated = true;
+                let line = format!(
+                    "transcript truncated at {written} B (max_log_bytes {}): only the exit status follows",
+                    cap.soft
+                );
+                self.write_entry(Entry::Problem(line));
+                if !matches!(entry, Entry::Exit(_)) {
+                    return;
+                }
+            } else if !cap.quiet && written >= cap.soft {
+                cap.quiet = true;
+                self.data_mode = DataMode::None;
+                let line = format!(
+                    "transcript reached {written} B (max_log_bytes {}): file contents are no longer shown",
+                    cap.soft
+                );
+                self.write_entry(Entry::Problem(line));
+            }
+        }
+        self.write_entry(entry);
+    }
+
+    fn write_entry(&mut self, entry: Entry) {
         let Some(sink) = self.sink.as_mut() else { return };
-        let ev = Event {
-            t: self.start.elapsed().as_secs_f64(),
-            entry,
-        };
+        let ev = Event { t: self.start.elapsed().as_secs_f64(), entry };
         if let Err(e) = sink.event(&ev) {
             self.fail(e);
         } else {
@@ -116,12 +158,26 @@ impl Tracer {
         }
     }
 
+    /// Caps the transcript (`max_log_bytes`): past `max` bytes, counted by
+    /// `written`, file contents are no longer shown; past 1.25 × `max` (at
+    /// least 1 MiB more) nothing but the exit status is written.
+    pub fn set_cap(&mut self, written: Rc<Cell<u64>>, max: u64) {
+        if max == 0 {
+            return;
+        }
+        let hard = max.saturating_add((max / 4).max(1 << 20));
+        self.cap = Some(Cap { written, soft: max, hard, quiet: false, truncated: false });
+    }
+
     fn fail(&mut self, e: std::io::Error) {
-        if self.sink.take().is_some() {
-            warn(&format!(
-                "cannot write transcript {}: {e}; the transfer goes on untraced",
-                self.label
-            ));
+        if let Some(mut sink) = self.sink.take() {
+            // Say so in the transcript if it can still take a line (it rarely can).
+            let ev = Event {
+                t: self.start.elapsed().as_secs_f64(),
+                entry: Entry::Problem(format!("transcript truncated: writing it failed: {e}")),
+            };
+            let _ = sink.event(&ev).and_then(|()| sink.flush());
+            warn(&format!("cannot write transcript {}: {e}; the transfer goes on untraced", self.label));
         }
     }
 
