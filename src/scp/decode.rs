@@ -111,8 +111,6 @@ struct Side {
     started: bool,
     /// `bytes-after-end` was reported for this direction.
     after_end_flagged: bool,
-    /// `eof` was called for this direction.
-    eof: bool,
 }
 
 impl Side {
@@ -124,7 +122,6 @@ impl Side {
             after_data: false,
             started: false,
             after_end_flagged: false,
-            eof: false,
         }
     }
 
@@ -167,6 +164,19 @@ enum Reply {
     Garbage,
 }
 
+/// Why a line ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineEnd {
+    /// At its newline.
+    Newline,
+    /// At the end of the stream.
+    Eof,
+    /// A text frame reached [`LINE_CAP`] bytes.
+    Cap,
+    /// Text before the protocol ends where the sink's first `\0` begins.
+    Nul,
+}
+
 /// Why the session is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -207,6 +217,8 @@ pub struct Decoder {
     ended: Option<End>,
     /// A direction ended in the middle of a file's data.
     truncated: bool,
+    /// The source's direction reached its end.
+    src_closed: bool,
     any_bytes: bool,
     finished: bool,
 }
@@ -252,6 +264,7 @@ impl Decoder {
             times_pending: false,
             ended: None,
             truncated: false,
+            src_closed: false,
             any_bytes: false,
             finished: false,
         }
@@ -331,14 +344,12 @@ impl Decoder {
     /// newline, incomplete data) and flags what is missing.
     pub fn eof(&mut self, dir: Dir, out: &mut Vec<Event>) {
         let is_src = dir == self.src_dir();
-        let side = if is_src { &mut self.src } else { &mut self.snk };
-        if side.eof {
-            return;
-        }
-        side.eof = true;
+        // Idempotent: every branch leaves the direction at a message boundary.
+        self.src_closed |= is_src;
+        let side = if is_src { &self.src } else { &self.snk };
         match side.st {
             St::Idle | St::AfterFile => {}
-            St::Line(kind) => self.end_line(dir, is_src, kind, 0, false, out),
+            St::Line(kind) => self.end_line(dir, is_src, kind, 0, LineEnd::Eof, out),
             St::Data { started, seen } => {
                 let (name, size) = (self.file_name(), self.file_size());
                 if started {
@@ -647,7 +658,9 @@ impl Decoder {
             self.ended = Some(End::Fatal(dir));
         }
         let Some(p) = self.pop_pending() else {
-            if !repeated && reply != Reply::Garbage {
+            // A fatal error needs no question; a bad reply was flagged already;
+            // once the source is gone, the sink may say so ("lost connection").
+            if !repeated && !self.src_closed && matches!(reply, Reply::Ack | Reply::Warning) {
                 violation(
                     out,
                     Some(dir),
@@ -699,6 +712,26 @@ impl Decoder {
     ) -> usize {
         let rest = input.get(pos..).unwrap_or_default();
         let side = if is_src { &mut self.src } else { &mut self.snk };
+        let mut kind = kind;
+        if kind == Line::Pre && is_src {
+            // The source's first line: its second byte tells a record (which
+            // runs to its newline) from text (cut at LINE_CAP), so take the
+            // first byte alone.
+            match (side.line.as_slice(), rest.first()) {
+                ([], Some(&b)) => {
+                    side.push_line(&[b]);
+                    if b == b'\n' {
+                        self.end_line(dir, is_src, kind, pos + 1, LineEnd::Newline, out);
+                    }
+                    return pos + 1;
+                }
+                ([first], Some(&second)) if looks_like_record(&[*first, second]) => {
+                    kind = Line::Record;
+                    side.st = St::Line(kind);
+                }
+                _ => {}
+            }
+        }
         let text_like = matches!(kind, Line::Pre | Line::After);
         // Text frames are cut at LINE_CAP bytes; protocol lines run to their newline.
         let room = if text_like {
@@ -716,7 +749,7 @@ impl Decoder {
             Some(i) if window.get(i) == Some(&b'\n') => {
                 side.push_line(window.get(..=i).unwrap_or_default());
                 let end = pos + i + 1;
-                self.end_line(dir, is_src, kind, end, true, out);
+                self.end_line(dir, is_src, kind, end, LineEnd::Newline, out);
                 end
             }
             Some(i) => {
@@ -728,14 +761,14 @@ impl Decoder {
                     side.st = St::Idle;
                     return end;
                 }
-                self.end_line(dir, is_src, kind, end, false, out);
+                self.end_line(dir, is_src, kind, end, LineEnd::Nul, out);
                 end
             }
             None => {
                 side.push_line(window);
                 let end = pos + window.len();
                 if text_like && side.len >= LINE_CAP as u64 {
-                    self.end_line(dir, is_src, kind, end, false, out);
+                    self.end_line(dir, is_src, kind, end, LineEnd::Cap, out);
                 }
                 end
             }
@@ -751,9 +784,10 @@ impl Decoder {
         is_src: bool,
         kind: Line,
         end: usize,
-        newline: bool,
+        why: LineEnd,
         out: &mut Vec<Event>,
     ) {
+        let newline = why == LineEnd::Newline;
         let side = if is_src { &mut self.src } else { &mut self.snk };
         let mut line = std::mem::take(&mut side.line);
         let len = side.len;
@@ -765,7 +799,23 @@ impl Decoder {
         if newline && !too_long {
             line.pop();
         }
-        let at_eof = !newline && !matches!(kind, Line::Pre | Line::After);
+        let complete = newline && !too_long;
+        let kind = match kind {
+            // Before the protocol, a line is text unless it is a record: in the
+            // source's direction, one that looks like a record (even a bad one
+            // or one cut by EOF); in the sink's, a clean one.
+            Line::Pre
+                if is_src && looks_like_record(&line) && matches!(why, LineEnd::Newline | LineEnd::Eof) =>
+            {
+                Line::Record
+            }
+            Line::Pre if !is_src && complete && is_clean_record(&line) => Line::Record,
+            // In the sink's direction, a line that starts like a record but is
+            // not a clean one is just a bad reply.
+            Line::Record if !is_src && (!complete || !is_clean_record(&line)) => Line::BadAck,
+            k => k,
+        };
+        let at_eof = why == LineEnd::Eof && !matches!(kind, Line::Pre | Line::After);
         let mut viols: Vec<(&'static str, String)> = Vec::new();
         if too_long && !matches!(kind, Line::Pre | Line::After) {
             viols.push((
@@ -779,7 +829,6 @@ impl Decoder {
                 format!("the stream ended inside a line ({len} bytes without a newline)"),
             ));
         }
-        let complete = newline && !too_long;
         let msg = match kind {
             Line::Warning | Line::Fatal => {
                 if is_src {
@@ -864,16 +913,6 @@ impl Decoder {
                 return;
             }
             Line::Pre => {
-                let mut pv = Vec::new();
-                let parsed = if complete {
-                    parse_record(&line, &mut pv)
-                } else {
-                    None
-                };
-                if parsed.is_some() && pv.iter().all(|(n, _)| !is_syntax(n)) {
-                    // A clean record: the protocol started without preamble.
-                    return self.end_record(dir, is_src, end, line, out);
-                }
                 let mut shown = line;
                 if newline && too_long {
                     // `line` holds the head only.
@@ -898,24 +937,16 @@ impl Decoder {
                 if complete {
                     return self.end_record(dir, is_src, end, line, out);
                 }
-                // Too long or cut by EOF: we cannot trust what we hold.
-                if is_src {
-                    if matches!(line.first(), Some(b'C' | b'D')) {
-                        self.times_pending = false;
-                    }
-                    self.warnings = 0;
-                    self.src.started = true;
+                // Source's direction, too long or cut by EOF: what we hold
+                // cannot be trusted.
+                if matches!(line.first(), Some(b'C' | b'D')) {
+                    self.times_pending = false;
                 }
-                if !is_src {
-                    viols.insert(0, record_instead_of_ack());
-                }
+                self.warnings = 0;
+                self.src.started = true;
                 self.emit(dir, end, Msg::BadRecord, &viols, out);
                 if !at_eof {
-                    if is_src {
-                        self.push_pending(Pending::Bad);
-                    } else {
-                        self.reply(dir, Reply::Garbage, out);
-                    }
+                    self.push_pending(Pending::Bad);
                 }
                 return;
             }
@@ -939,8 +970,7 @@ impl Decoder {
             self.snk.started = true;
             viols.clear();
             viols.push(record_instead_of_ack());
-            let msg = parsed.unwrap_or(Msg::BadRecord);
-            self.emit(dir, end, msg, &viols, out);
+            self.emit(dir, end, parsed.unwrap_or(Msg::BadRecord), &viols, out);
             self.reply(dir, Reply::Garbage, out);
             return;
         }
@@ -1069,6 +1099,23 @@ fn record_instead_of_ack() -> (&'static str, String) {
         "record-instead-of-ack",
         "a record from the sink, where a reply (\\0, \\x01 or \\x02) was expected".to_string(),
     )
+}
+
+/// Whether a line (without its newline) from the source, before the protocol
+/// started, is meant as a record rather than text: `C`, `D` or `T` and a digit
+/// or a space (`Debian GNU/Linux` and `This account…` are text), or `E` alone.
+fn looks_like_record(line: &[u8]) -> bool {
+    match line {
+        [b'C' | b'D' | b'T', d, ..] => d.is_ascii_digit() || *d == b' ',
+        [b'E'] => true,
+        _ => false,
+    }
+}
+
+/// Whether a complete line (without its newline) is a well-formed record.
+fn is_clean_record(line: &[u8]) -> bool {
+    let mut v = Vec::new();
+    parse_record(line, &mut v).is_some() && v.iter().all(|(n, _)| !is_syntax(n))
 }
 
 /// Violations that mean a line is not well-formed (as opposed to a well-formed
@@ -1422,6 +1469,7 @@ mod tests {
         + PENDING_CAP * std::mem::size_of::<Pending>() * 2
         + LINE_CAP;
 
+    /// Segments in the order they were read; an empty one is that direction's EOF.
     pub(super) type Session = Vec<(Dir, Vec<u8>)>;
 
     fn seg(dir: Dir, b: &[u8]) -> (Dir, Vec<u8>) {
@@ -1450,6 +1498,9 @@ mod tests {
     pub(super) fn run(o: Options, s: &Session) -> Vec<Item> {
         let mut h = Harness::new(o);
         for (d, b) in s {
+            if b.is_empty() {
+                h.eof(*d);
+            }
             h.feed(*d, b);
         }
         h.eof(Dir::In);
@@ -1460,6 +1511,9 @@ mod tests {
     fn run_chunked(o: Options, s: &Session, chunk: impl Fn(usize, usize) -> Vec<usize>) -> Vec<Item> {
         let mut h = Harness::new(o);
         for (i, (d, b)) in s.iter().enumerate() {
+            if b.is_empty() {
+                h.eof(*d);
+            }
             let mut start = 0;
             for cut in chunk(i, b.len()).into_iter().chain([b.len()]) {
                 if cut > start && cut <= b.len() {
@@ -1478,6 +1532,9 @@ mod tests {
     fn run_spliced(o: Options, s: &Session) -> Vec<Item> {
         let mut h = Harness::new(o);
         for (d, b) in s {
+            if b.is_empty() {
+                h.eof(*d);
+            }
             let mut rest = &b[..];
             while !rest.is_empty() {
                 let r = h.dec.data_remaining(*d);
@@ -1504,7 +1561,7 @@ mod tests {
         let mut out: Session = Vec::new();
         for (d, b) in s {
             match out.last_mut() {
-                Some((ld, lb)) if ld == d => lb.extend_from_slice(b),
+                Some((ld, lb)) if ld == d && !lb.is_empty() && !b.is_empty() => lb.extend_from_slice(b),
                 _ => out.push((*d, b.clone())),
             }
         }
@@ -1787,5 +1844,1150 @@ mod tests {
         assert!(
             matches!(ev.as_slice(), [Event::Frame { end, msg: Msg::Data { complete: true, .. }, .. }] if *end as u64 == size - 1000)
         );
+    }
+
+    // ---- every message and violation, from crafted streams ----------------
+
+    /// A `-t` session: the sink's ready, then `records` from the source, each
+    /// answered by `\0`.
+    fn upload(records: &[&[u8]]) -> Session {
+        let mut s = vec![seg(Out, b"\0")];
+        for r in records {
+            s.push(seg(In, r));
+            s.push(seg(Out, b"\0"));
+        }
+        s
+    }
+
+    /// A `-t` session: the sink's ready, then `record`, refused as OpenSSH does.
+    fn refused(record: &[u8]) -> Session {
+        vec![
+            seg(Out, b"\0"),
+            seg(In, record),
+            seg(Out, b"\x01scp: protocol error: ...\n"),
+        ]
+    }
+
+    /// The violations of a session checked under every splitting.
+    fn vnames(o: Options, s: &Session) -> Vec<&'static str> {
+        viols(&check_splits(o, s))
+    }
+
+    #[test]
+    fn output_before_protocol_sink_side() {
+        let s = vec![
+            seg(Out, b"Welcome to host\nhello"),
+            seg(Out, b"\0"),
+            seg(In, b"C0644 1 a\n"),
+        ];
+        let items = check_splits(sink(), &s);
+        let f = frames(&items);
+        assert_eq!(f[0], (Out, b"Welcome to host\n".to_vec(), Msg::Text));
+        assert_eq!(f[1], (Out, b"hello".to_vec(), Msg::Text));
+        assert_eq!(f[2], (Out, b"\0".to_vec(), Msg::Ack));
+        assert_eq!(
+            viols(&items)[..2],
+            ["output-before-protocol", "output-before-protocol"]
+        );
+        assert!(viol_text(&items, "output-before-protocol").contains("\"Welcome to host\\n\""));
+    }
+
+    #[test]
+    fn output_before_protocol_source_side() {
+        // `-f` traced through ssh: the remote shell's banner precedes the records.
+        let s = vec![
+            seg(In, b"\0"),
+            seg(Out, b"Debian GNU/Linux 12\nThis is a test\nC0644 1 a\n"),
+            seg(In, b"\0"),
+            seg(Out, b"x\0"),
+            seg(In, b"\0"),
+        ];
+        let items = check_splits(source(), &s);
+        assert_eq!(
+            viols(&items),
+            ["output-before-protocol", "output-before-protocol"]
+        );
+        let m = msgs(&items);
+        assert_eq!(m[1..3], [Msg::Text, Msg::Text]);
+        assert!(matches!(&m[3], Msg::File { name, .. } if name == b"a"));
+        // A clean first record is no preamble.
+        assert_eq!(vnames(sink(), &upload_two()), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn text_frames_are_capped() {
+        let mut banner = vec![b'x'; LINE_CAP + 10];
+        banner.push(b'\n');
+        let items = run(sink(), &vec![seg(Out, &banner), seg(Out, b"\0")]);
+        let f = frames(&items);
+        assert_eq!(f[0].1.len(), LINE_CAP);
+        assert_eq!(f[1].1.len(), 11);
+        assert_eq!(f[2].2, Msg::Ack);
+    }
+
+    #[test]
+    fn record_instead_of_ack() {
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, b"C0644 1 a\n"),
+            seg(Out, b"C0644 1 a\n"),
+            seg(In, b"C0644 1 b\n"),
+        ];
+        let items = check_splits(sink(), &s);
+        assert_eq!(viols(&items), ["record-instead-of-ack", "missing-reply"]);
+        let f = frames(&items);
+        assert_eq!(f[2].0, Out);
+        assert!(matches!(&f[2].2, Msg::File { name, .. } if name == b"a"));
+        // The odd reply counts as a refusal: the next record is not data.
+        assert!(matches!(&f[3].2, Msg::File { name, .. } if name == b"b"));
+        // Before the protocol too: both sides think they send.
+        let s = vec![seg(In, b"D0755 0 d\n"), seg(Out, b"C0644 1 a\n")];
+        let v = vnames(opts(Role::Source, true, false), &s);
+        assert_eq!(v, ["record-instead-of-ack", "missing-reply"]);
+    }
+
+    #[test]
+    fn ack_instead_of_record() {
+        let s = vec![seg(Out, b"\0"), seg(In, b"\0"), seg(In, b"C0644 1 a\n")];
+        let items = check_splits(sink(), &s);
+        assert_eq!(viols(&items), ["ack-instead-of-record", "missing-reply"]);
+        assert_eq!(frames(&items)[1], (In, b"\0".to_vec(), Msg::Ack));
+    }
+
+    #[test]
+    fn bad_ack() {
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, b"C0644 1 a\n"),
+            seg(Out, b"?what\n"),
+            seg(In, b"C0644 1 b\n"),
+        ];
+        let items = check_splits(sink(), &s);
+        assert_eq!(viols(&items), ["bad-ack", "missing-reply"]);
+        assert_eq!(frames(&items)[2], (Out, b"?what\n".to_vec(), Msg::Text));
+        assert!(viol_text(&items, "bad-ack").contains("'?' (0x3f)"));
+        // A line that starts like a record but is none is a bad reply too.
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, b"C0644 1 a\n"),
+            seg(Out, b"Cannot write\n"),
+        ];
+        assert_eq!(vnames(sink(), &s), ["bad-ack"]);
+    }
+
+    #[test]
+    fn bad_mode() {
+        // OpenSSH: "mode not delimited"; the digits still give a mode.
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, b"C04755 5 x\n"),
+            seg(Out, b"\x01scp: protocol error: mode not delimited\n"),
+        ];
+        let items = check_splits(sink(), &s);
+        assert_eq!(viols(&items), ["bad-mode"]);
+        assert_eq!(
+            msgs(&items)[1],
+            Msg::File {
+                mode: 0o4755,
+                size: 5,
+                name: b"x".to_vec()
+            }
+        );
+        for bad in [&b"C0x44 5 x\n"[..], b"C0644\n", b"C 5 x\n", b"C644 5 x\n"] {
+            let items = run(sink(), &refused(bad));
+            assert_eq!(viols(&items), ["bad-mode"], "{}", escape(bad));
+            let ok = msgs(&items)[1] == Msg::BadRecord || bad == b"C644 5 x\n";
+            assert!(ok, "{}", escape(bad));
+        }
+    }
+
+    #[test]
+    fn bad_size() {
+        for bad in [
+            &b"C0644 abc x\n"[..],
+            b"C0644  x\n",
+            b"C0644 99999999999999999999999 x\n",
+            b"C0644 12\n",
+            b"C0644 -1 x\n",
+            b"D0755 x d\n",
+        ] {
+            let items = run(sink_r(), &upload(&[bad]));
+            assert_eq!(viols(&items), ["bad-size"], "{}", escape(bad));
+            assert_eq!(msgs(&items)[1], Msg::BadRecord);
+        }
+        // Past off_t: flagged, but the record is still a file.
+        let items = run(sink(), &upload(&[b"C0644 9223372036854775808 x\n"]));
+        assert!(viols(&items).starts_with(&["bad-size"]));
+        assert!(matches!(
+            msgs(&items)[1],
+            Msg::File {
+                size: 9_223_372_036_854_775_808,
+                ..
+            }
+        ));
+        // 4 GiB and more is normal.
+        let items = run(sink(), &upload(&[b"C0644 4294967296 x\n"]));
+        assert_eq!(viols(&items), ["data-short"]);
+    }
+
+    #[test]
+    fn bad_times() {
+        for bad in [
+            &b"T1 0 1\n"[..],
+            b"T1 1000000 1 0\n",
+            b"T1 0 1 1000000\n",
+            b"T1 0 1 x\n",
+            b"T 0 1 0\n",
+            b"T1 0 1 0 \n",
+            b"T1  0 1 0\n",
+            b"T99999999999999999999 0 1 0\n",
+        ] {
+            let items = run(sink(), &upload(&[bad, b"C0644 0 a\n", b"\0"]));
+            assert_eq!(viols(&items), ["bad-times"], "{}", escape(bad));
+            assert_eq!(msgs(&items)[1], Msg::BadRecord, "{}", escape(bad));
+        }
+        let items = run(
+            sink(),
+            &upload(&[b"T18446744073709551615 0 1 0\n", b"C0644 0 a\n", b"\0"]),
+        );
+        assert_eq!(viols(&items), ["bad-times"]);
+        assert!(matches!(msgs(&items)[1], Msg::Times { mtime: u64::MAX, .. }));
+    }
+
+    #[test]
+    fn bad_names() {
+        let cases: [(&[u8], &[&str]); 8] = [
+            (b"C0644 0 \n", &["bad-name"]),
+            (b"C0644 0 a\0b\n", &["bad-name"]),
+            (b"C0644 0 .\n", &["name-dot"]),
+            (b"C0644 0 ..\n", &["name-dot"]),
+            (b"C0644 0 a/b\n", &["name-slash"]),
+            (b"C0644 0 ../../etc/passwd\n", &["name-slash"]),
+            (b"D0755 0 ..\n", &["name-dot", "unclosed-dirs"]),
+            (b"D0755 0 /tmp\n", &["name-slash", "unclosed-dirs"]),
+        ];
+        for (rec, want) in cases {
+            let mut recs = vec![rec];
+            if rec[0] == b'C' {
+                recs.push(b"\0");
+            }
+            let items = check_splits(sink_r(), &upload(&recs));
+            assert_eq!(viols(&items), want, "{}", escape(rec));
+            assert!(matches!(msgs(&items)[1], Msg::File { .. } | Msg::Dir { .. }));
+        }
+        let long = [&b"C0644 0 "[..], &[b'n'; NAME_MAX + 1], b"\n"].concat();
+        let items = run(sink(), &upload(&[&long, b"\0"]));
+        assert_eq!(viols(&items), ["name-too-long"]);
+        let ok = [&b"C0644 0 "[..], &[b'n'; NAME_MAX], b"\n"].concat();
+        assert_eq!(viols(&run(sink(), &upload(&[&ok, b"\0"]))), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn dir_without_r() {
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, b"D0755 0 d\n"),
+            seg(Out, b"\x01scp: protocol error: received directory without -r\n"),
+        ];
+        let items = check_splits(sink(), &s);
+        // Refused: the directory was not entered, so nothing is left open.
+        assert_eq!(viols(&items), ["dir-without-r"]);
+        assert_eq!(
+            vnames(sink_r(), &upload(&[b"D0755 0 d\n", b"E\n"])),
+            Vec::<&str>::new()
+        );
+    }
+
+    #[test]
+    fn unbalanced_end_and_bytes_after_it() {
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, b"E\n"),
+            seg(Out, b"\0"),
+            seg(In, b"C0644 1 a\n"),
+        ];
+        let items = check_splits(sink_r(), &s);
+        assert_eq!(viols(&items), ["unbalanced-end", "bytes-after-end"]);
+        let m = msgs(&items);
+        assert_eq!(m[1], Msg::EndDir { name: None });
+        assert_eq!(m[1].note(), "leave dir");
+        assert_eq!(m[3], Msg::Text);
+    }
+
+    #[test]
+    fn unclosed_dirs() {
+        let items = check_splits(sink_r(), &upload(&[b"D0755 0 a\n", b"D0755 0 b\n", b"E\n"]));
+        assert_eq!(viols(&items), ["unclosed-dirs"]);
+        assert!(viol_text(&items, "unclosed-dirs").contains("1 directory"));
+        assert!(viol_text(&items, "unclosed-dirs").contains("\"a\""));
+        // Not after a fatal error: that ends everything anyway.
+        let mut s = upload(&[b"D0755 0 a\n"]);
+        s.push(seg(In, b"\x02scp: giving up\n"));
+        assert_eq!(vnames(sink_r(), &s), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn data_short() {
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, b"C0644 10 a\n"),
+            seg(Out, b"\0"),
+            seg(In, b"abcd"),
+        ];
+        let items = check_splits(sink(), &s);
+        assert_eq!(viols(&items), ["data-short"]);
+        assert!(viol_text(&items, "data-short").contains("4 of the 10 bytes"));
+        let m = msgs(&items);
+        assert_eq!(
+            m[3],
+            Msg::Data {
+                name: b"a".to_vec(),
+                size: 10,
+                seen: 4,
+                complete: false
+            }
+        );
+        assert_eq!(m[3].note(), "data of \"a\", 4 of 10 B, incomplete");
+        // Nothing of it at all: no empty frame, still the violation.
+        let items = run(sink(), &upload(&[b"C0644 10 a\n"]));
+        assert_eq!(viols(&items), ["data-short"]);
+        assert_eq!(frames(&items).len(), 3);
+    }
+
+    #[test]
+    fn missing_data_end() {
+        // libssh2 sends the next record right after the data.
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, b"C0644 3 a\n"),
+            seg(Out, b"\0"),
+            seg(In, b"abcC0644 1 b\n"),
+            seg(Out, b"\0"),
+            seg(In, b"x"),
+        ];
+        let items = check_splits(sink(), &s);
+        assert_eq!(viols(&items), ["missing-data-end", "missing-data-end"]);
+        let m = msgs(&items);
+        assert!(matches!(&m[3], Msg::Data { complete: true, .. }));
+        assert!(matches!(&m[4], Msg::File { name, .. } if name == b"b"));
+        assert!(viol_text(&items, "missing-data-end").contains("'C' (0x43)"));
+    }
+
+    #[test]
+    fn repeated_warning() {
+        // An old sink reports a write error during the data, then again after it.
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, b"C0644 4 a\n"),
+            seg(Out, b"\0"),
+            seg(In, b"ab"),
+            seg(Out, b"\x01scp: a: No space left on device\n"),
+            seg(In, b"cd\0"),
+            seg(Out, b"\x01scp: a: No space left on device\n"),
+        ];
+        let items = check_splits(sink(), &s);
+        assert_eq!(viols(&items), ["unexpected-reply", "repeated-warning"]);
+        assert!(viol_text(&items, "repeated-warning").contains("\"a\""));
+        // One warning per file is normal.
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, b"C0644 1 a\n"),
+            seg(Out, b"\x01scp: a: Permission denied\n"),
+        ];
+        assert_eq!(vnames(sink(), &s), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn unexpected_reply() {
+        let s = vec![seg(Out, b"\0"), seg(Out, b"\0")];
+        assert_eq!(vnames(sink(), &s), ["unexpected-reply"]);
+    }
+
+    #[test]
+    fn line_without_newline() {
+        let items = check_splits(sink(), &vec![seg(Out, b"\0"), seg(In, b"C0644 1 a")]);
+        assert_eq!(viols(&items), ["line-without-newline"]);
+        assert_eq!(frames(&items)[1], (In, b"C0644 1 a".to_vec(), Msg::BadRecord));
+        let items = check_splits(sink(), &vec![seg(Out, b"\0\x01scp: cut")]);
+        assert_eq!(viols(&items), ["line-without-newline"]);
+        assert_eq!(msgs(&items)[1], Msg::Warning(b"scp: cut".to_vec()));
+    }
+
+    #[test]
+    fn bytes_after_end() {
+        // scp -t said fatal and exited; the peer's bytes go nowhere.
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, b"C0644 1 a\n"),
+            seg(Out, b"\x02scp: fatal\n"),
+            seg(In, b"x\0C0644 1 b\n"),
+            seg(Out, b"junk"),
+        ];
+        let items = check_splits(sink(), &s);
+        assert_eq!(viols(&items), ["bytes-after-end", "bytes-after-end"]);
+        let f = frames(&items);
+        assert_eq!(f[3], (In, b"x\0C0644 1 b\n".to_vec(), Msg::Text));
+        assert_eq!(f[4], (Out, b"junk".to_vec(), Msg::Text));
+        // The source's own fatal error ends it too, but not data in flight.
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, b"C0644 4 a\n"),
+            seg(Out, b"\0"),
+            seg(In, b"ab"),
+            seg(Out, b"\x02scp: disk on fire\n"),
+            seg(In, b"cd\0more"),
+        ];
+        let items = check_splits(sink(), &s);
+        assert_eq!(viols(&items), ["bytes-after-end"]);
+        let f = frames(&items);
+        assert_eq!(
+            f[4],
+            (
+                In,
+                b"abcd".to_vec(),
+                Msg::Data {
+                    name: b"a".to_vec(),
+                    size: 4,
+                    seen: 4,
+                    complete: true
+                }
+            )
+        );
+        assert_eq!(f[5], (In, b"\0more".to_vec(), Msg::Text));
+    }
+
+    #[test]
+    fn line_too_long() {
+        let mut rec = b"C0644 1 ".to_vec();
+        rec.extend(std::iter::repeat_n(b'n', LINE_CAP + 100));
+        rec.push(b'\n');
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, &rec),
+            seg(Out, b"\x01scp: protocol error\n"),
+        ];
+        let items = check_splits(sink(), &s);
+        assert_eq!(viols(&items), ["line-too-long"]);
+        assert_eq!(frames(&items)[1], (In, rec.clone(), Msg::BadRecord));
+        // A warning may be long too; its text is cut, the frame is whole.
+        let mut w = b"\x01".to_vec();
+        w.extend(std::iter::repeat_n(b'w', LINE_CAP * 2));
+        w.push(b'\n');
+        let items = run(sink(), &vec![seg(Out, &w)]);
+        assert_eq!(viols(&items), ["line-too-long"]);
+        assert!(matches!(&msgs(&items)[0], Msg::Warning(t) if t.len() == LINE_CAP - 1));
+    }
+
+    #[test]
+    fn unknown_record() {
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, b"C0644 0 a\n"),
+            seg(Out, b"\0"),
+            seg(In, b"\0"),
+            seg(Out, b"\0"),
+            seg(In, b"X marks\n"),
+        ];
+        let items = check_splits(sink(), &s);
+        assert_eq!(viols(&items), ["unknown-record", "missing-reply"]);
+        assert!(viol_text(&items, "unknown-record").contains("'X'"));
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, b"C0644 0 a\n"),
+            seg(Out, b"\0"),
+            seg(In, b"\0"),
+            seg(Out, b"\0"),
+            seg(In, b"\n"),
+        ];
+        let items = check_splits(sink(), &s);
+        assert!(viol_text(&items, "unknown-record").contains("empty line"));
+    }
+
+    #[test]
+    fn times_without_file() {
+        assert_eq!(
+            vnames(
+                sink_r(),
+                &upload(&[b"T1 0 1 0\n", b"T2 0 2 0\n", b"C0644 0 a\n", b"\0"])
+            ),
+            ["times-without-file"]
+        );
+        assert_eq!(
+            vnames(sink_r(), &upload(&[b"D0755 0 d\n", b"T1 0 1 0\n", b"E\n"])),
+            ["times-without-file"]
+        );
+        assert_eq!(
+            vnames(sink_r(), &upload(&[b"T1 0 1 0\n"])),
+            ["times-without-file"]
+        );
+        // Refused times: the source skips that file, nothing is pending.
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, b"T1 0 1 0\n"),
+            seg(Out, b"\x01scp: no\n"),
+        ];
+        assert_eq!(vnames(sink(), &s), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn data_before_ack() {
+        let s = vec![seg(Out, b"\0"), seg(In, b"C0644 3 a\nabc\0"), seg(Out, b"\0\0")];
+        let items = check_splits(sink(), &s);
+        assert_eq!(viols(&items), ["data-before-ack"]);
+        assert!(matches!(&msgs(&items)[2], Msg::Data { complete: true, .. }));
+    }
+
+    #[test]
+    fn missing_reply() {
+        let items = check_splits(sink(), &vec![seg(In, b"C0644 0 a\n")]);
+        assert_eq!(viols(&items), ["missing-reply"]);
+        assert!(viol_text(&items, "missing-reply").contains("2 messages"));
+        // A session with no bytes at all says nothing.
+        assert_eq!(run(sink(), &vec![]), vec![]);
+    }
+
+    #[test]
+    fn bad_end() {
+        let items = check_splits(sink_r(), &upload(&[b"D0755 0 d\n", b"E d\n"]));
+        assert_eq!(viols(&items), ["bad-end"]);
+        assert_eq!(
+            msgs(&items)[3],
+            Msg::EndDir {
+                name: Some(b"d".to_vec())
+            }
+        );
+    }
+
+    #[test]
+    fn fatal_and_warning_from_source() {
+        let s = vec![
+            seg(In, b"\0"),
+            seg(Out, b"\x01scp: a: not a regular file\n\x02scp: b: fatal\n"),
+        ];
+        let items = check_splits(source(), &s);
+        assert_eq!(viols(&items), Vec::<&str>::new());
+        let m = msgs(&items);
+        assert_eq!(m[1], Msg::Warning(b"scp: a: not a regular file".to_vec()));
+        assert_eq!(m[2], Msg::Fatal(b"scp: b: fatal".to_vec()));
+        assert_eq!(m[2].note(), "error: scp: b: fatal");
+    }
+
+    #[test]
+    fn refused_dir_is_not_entered() {
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, b"D0755 0 ro\n"),
+            seg(Out, b"\x01scp: ro: Permission denied\n"),
+            seg(In, b"D0755 0 ok\n"),
+            seg(Out, b"\0"),
+            seg(In, b"E\n"),
+            seg(Out, b"\0"),
+        ];
+        let items = check_splits(sink_r(), &s);
+        assert_eq!(viols(&items), Vec::<&str>::new());
+        assert_eq!(
+            msgs(&items)[5],
+            Msg::EndDir {
+                name: Some(b"ok".to_vec())
+            }
+        );
+    }
+
+    #[test]
+    fn deep_trees_stay_bounded() {
+        let mut h = Harness::new(sink_r());
+        h.feed(Out, b"\0");
+        let name = vec![b'd'; 1000];
+        let d = [&b"D0755 0 "[..], &name, b"\n"].concat();
+        for _ in 0..STACK_CAP + 50 {
+            h.feed(In, &d);
+            h.feed(Out, b"\0");
+        }
+        assert_eq!(h.dec.depth, (STACK_CAP + 50) as u64);
+        assert!(h.dec.stack_bytes <= STACK_BYTES_CAP);
+        for _ in 0..STACK_CAP + 50 {
+            h.feed(In, b"E\n");
+            h.feed(Out, b"\0");
+        }
+        let items = h.finish();
+        assert_eq!(viols(&items), Vec::<&str>::new());
+        assert_eq!(msgs(&items).last(), Some(&Msg::Ack));
+        assert!(msgs(&items).contains(&Msg::EndDir { name: Some(name) }));
+    }
+
+    #[test]
+    fn pipelined_records_stay_bounded() {
+        let mut h = Harness::new(sink());
+        for _ in 0..PENDING_CAP * 3 {
+            h.feed(In, b"T1 0 1 0\n");
+        }
+        assert_eq!(h.dec.pending.len(), PENDING_CAP);
+        let v = viols(&h.finish());
+        // Each T after the first has no file; at the end: a T and replies missing.
+        assert_eq!(v.len(), PENDING_CAP * 3 - 1 + 2);
+    }
+
+    #[test]
+    fn skip_equals_feed() {
+        let mut data = vec![0u8; 300_000];
+        for (i, b) in data.iter_mut().enumerate() {
+            *b = (i * 7 % 251) as u8;
+        }
+        let s = vec![
+            seg(Out, b"\0"),
+            seg(In, format!("C0644 {} big\n", data.len()).as_bytes()),
+            seg(Out, b"\0"),
+            seg(In, &data[..1000]),
+            seg(In, &data[1000..]),
+            seg(In, b"\0"),
+            seg(Out, b"\0"),
+        ];
+        let fed = run(sink(), &s);
+        assert_eq!(run_spliced(sink(), &s), fed);
+        assert_eq!(
+            run_chunked(sink(), &s, |_, len| (1..len).step_by(4096).collect()),
+            fed
+        );
+        assert_eq!(viols(&fed), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn garbage_is_bounded() {
+        let mut h = Harness::new(opts(Role::Source, true, true));
+        let mut x: u32 = 12345;
+        let mut buf = vec![0u8; 64 * 1024];
+        for round in 0..32 {
+            for b in buf.iter_mut() {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                *b = (x >> 16) as u8;
+                // Few newlines: long lines.
+                if *b == b'\n' && round % 2 == 0 {
+                    *b = b'C';
+                }
+            }
+            h.feed(if round % 3 == 0 { In } else { Out }, &buf);
+        }
+        h.finish();
+    }
+
+    // ---- sessions with the real OpenSSH scp ------------------------------
+
+    mod real {
+        use super::*;
+        use std::io::{Read, Write};
+        use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+        const SCP: &str = "/usr/bin/scp";
+
+        fn have_scp() -> bool {
+            let ok = std::path::Path::new(SCP).exists();
+            if !ok {
+                eprintln!("skipped: {SCP} is missing");
+            }
+            ok
+        }
+
+        /// A conversation with a real scp server, message by message: what we
+        /// sent (`In`) and what it answered (`Out`), in causal order.
+        struct Peer {
+            child: Child,
+            stdin: Option<ChildStdin>,
+            stdout: ChildStdout,
+            session: Session,
+        }
+
+        impl Peer {
+            fn start(args: &[&str]) -> Peer {
+                Peer::spawn(Command::new("timeout").arg("20").arg(SCP).args(args))
+            }
+
+            /// Through `sh -c SCRIPT`, for a shell that prints first.
+            fn shell(script: &str) -> Peer {
+                Peer::spawn(Command::new("timeout").args(["20", "sh", "-c", script]))
+            }
+
+            fn spawn(cmd: &mut Command) -> Peer {
+                // `timeout` ends a test that waits for a reply that never comes.
+                let mut child = cmd
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("spawn scp");
+                let stdin = child.stdin.take();
+                let stdout = child.stdout.take().expect("stdout");
+                Peer {
+                    child,
+                    stdin,
+                    stdout,
+                    session: vec![],
+                }
+            }
+
+            fn send(&mut self, b: &[u8]) {
+                if let Some(w) = self.stdin.as_mut() {
+                    // scp may have exited already: the bytes still count as sent.
+                    let _ = w.write_all(b).and_then(|()| w.flush());
+                }
+                self.session.push(seg(In, b));
+            }
+
+            fn byte(&mut self) -> Option<u8> {
+                let mut b = [0u8];
+                match self.stdout.read(&mut b) {
+                    Ok(1) => Some(b[0]),
+                    _ => None,
+                }
+            }
+
+            fn record(&mut self, got: Vec<u8>) -> Option<Vec<u8>> {
+                if got.is_empty() {
+                    return None;
+                }
+                self.session.push(seg(Out, &got));
+                Some(got)
+            }
+
+            /// One line (up to its newline), as scp's `response()` reads a
+            /// message; just the byte if it is a `\0`.
+            fn reply(&mut self) -> Option<Vec<u8>> {
+                let mut got = Vec::new();
+                while let Some(b) = self.byte() {
+                    got.push(b);
+                    if b == b'\n' || (b == 0 && got.len() == 1) {
+                        break;
+                    }
+                }
+                self.record(got)
+            }
+
+            fn exact(&mut self, n: usize) -> Option<Vec<u8>> {
+                let mut got = vec![0u8; n];
+                let k = self.stdout.read_exact(&mut got).map_or(0, |()| n);
+                got.truncate(k);
+                self.record(got)
+            }
+
+            /// Closes scp's stdin, reads what it still says, waits for it.
+            fn finish(mut self) -> Session {
+                drop(self.stdin.take());
+                self.session.push(seg(In, b""));
+                let mut rest = Vec::new();
+                let _ = self.stdout.read_to_end(&mut rest);
+                self.record(rest);
+                let _ = self.child.wait();
+                self.session
+            }
+
+            /// Plays an OpenSSH-like sink against `scp -f`: acks every record
+            /// and file, reads each file's data.
+            fn act_as_sink(&mut self) {
+                self.send(b"\0");
+                while let Some(line) = self.reply() {
+                    match line.first() {
+                        Some(1) => continue,
+                        Some(b'C') => {
+                            let size: usize = String::from_utf8_lossy(&line)
+                                .split(' ')
+                                .nth(1)
+                                .and_then(|s| s.parse().ok())
+                                .expect("size");
+                            self.send(b"\0");
+                            if size > 0 {
+                                self.exact(size);
+                            }
+                            self.exact(1);
+                            self.send(b"\0");
+                        }
+                        Some(b'T' | b'D' | b'E') => self.send(b"\0"),
+                        _ => break,
+                    }
+                }
+            }
+        }
+
+        /// Replays the `In` side of a crafted session against the real scp,
+        /// reading one reply wherever the session has an `Out` segment.
+        fn replay(args: &[&str], s: &Session) -> Session {
+            let mut p = Peer::start(args);
+            for (d, b) in s {
+                match d {
+                    In => p.send(b),
+                    Out => {
+                        p.reply();
+                    }
+                }
+            }
+            p.finish()
+        }
+
+        fn tmp() -> tempfile::TempDir {
+            tempfile::tempdir().expect("tempdir")
+        }
+
+        #[test]
+        fn real_upload_is_the_crafted_session() {
+            if !have_scp() {
+                return;
+            }
+            let dir = tmp();
+            let target = dir.path().to_str().unwrap();
+            let recorded = replay(&["-t", target], &upload_two());
+            assert_eq!(recorded, [upload_two(), vec![seg(In, b"")]].concat());
+            let items = check_splits(sink(), &recorded);
+            assert_eq!(viols(&items), Vec::<&str>::new());
+            assert_eq!(
+                std::fs::read(dir.path().join("a")).unwrap(),
+                b"file a file a file a\n"
+            );
+        }
+
+        #[test]
+        fn real_recursive_upload_is_the_crafted_session() {
+            if !have_scp() {
+                return;
+            }
+            let dir = tmp();
+            let target = dir.path().to_str().unwrap();
+            let recorded = replay(&["-r", "-p", "-t", target], &tree_rp());
+            assert_eq!(recorded, [tree_rp(), vec![seg(In, b"")]].concat());
+            assert_eq!(viols(&check_splits(sink_r(), &recorded)), Vec::<&str>::new());
+            assert!(dir.path().join("top/empty").is_dir());
+            assert_eq!(std::fs::read(dir.path().join("top/f")).unwrap(), b"hello");
+        }
+
+        #[test]
+        fn real_download() {
+            if !have_scp() {
+                return;
+            }
+            let dir = tmp();
+            std::fs::write(dir.path().join("f"), b"hello").unwrap();
+            std::fs::write(dir.path().join("g"), b"").unwrap();
+            let (f, g, missing) = (
+                dir.path().join("f"),
+                dir.path().join("g"),
+                dir.path().join("missing"),
+            );
+            let mut p = Peer::start(&[
+                "-f",
+                f.to_str().unwrap(),
+                missing.to_str().unwrap(),
+                g.to_str().unwrap(),
+            ]);
+            p.act_as_sink();
+            let s = p.finish();
+            let items = check_splits(source(), &s);
+            assert_eq!(viols(&items), Vec::<&str>::new());
+            let n = notes(&items);
+            assert!(n.contains(&"data of \"f\", 5 B".to_string()), "{n:?}");
+            assert!(
+                n.contains(&"file \"g\", 0 B, mode 0644".to_string())
+                    || n.iter().any(|x| x.starts_with("file \"g\", 0 B")),
+                "{n:?}"
+            );
+            assert!(
+                n.iter()
+                    .any(|x| x.starts_with("warning: scp: ")
+                        && x.ends_with("missing: No such file or directory")),
+                "{n:?}"
+            );
+        }
+
+        #[test]
+        fn real_recursive_download() {
+            if !have_scp() {
+                return;
+            }
+            let dir = tmp();
+            let top = dir.path().join("top");
+            std::fs::create_dir_all(top.join("sub/deeper")).unwrap();
+            std::fs::create_dir_all(top.join("empty")).unwrap();
+            std::fs::write(top.join("a"), b"0123456789").unwrap();
+            std::fs::write(top.join("sub/b"), b"").unwrap();
+            std::fs::write(top.join("sub/deeper/c"), b"c").unwrap();
+            let mut p = Peer::start(&["-r", "-p", "-f", top.to_str().unwrap()]);
+            p.act_as_sink();
+            let s = p.finish();
+            let items = check_splits(opts(Role::Source, true, true), &s);
+            assert_eq!(viols(&items), Vec::<&str>::new());
+            let m = msgs(&items);
+            let count = |f: fn(&Msg) -> bool| m.iter().filter(|x| f(x)).count();
+            assert_eq!(count(|x| matches!(x, Msg::Dir { .. })), 4);
+            assert_eq!(count(|x| matches!(x, Msg::EndDir { name: Some(_) })), 4);
+            assert_eq!(count(|x| matches!(x, Msg::File { .. })), 3);
+            assert_eq!(count(|x| matches!(x, Msg::Times { .. })), 7);
+            assert_eq!(count(|x| matches!(x, Msg::DataEnd { .. })), 3);
+            assert_eq!(m.last(), Some(&Msg::Ack));
+        }
+
+        /// A bad record sent to the real `scp -t`: the decoder flags it, and
+        /// scp refuses it with the message OpenSSH's sink() has for it.
+        #[test]
+        fn real_sink_refuses_what_the_decoder_flags() {
+            if !have_scp() {
+                return;
+            }
+            /// Records sent first, the bad one, -r, the violation, what scp says.
+            type Case<'a> = (&'a [&'a [u8]], &'a [u8], bool, &'a str, &'a str);
+            let cases: [Case; 12] = [
+                (&[], b"C04755 5 x\n", false, "bad-mode", "mode not delimited"),
+                (&[], b"C0x44 5 x\n", false, "bad-mode", "bad mode"),
+                (
+                    &[],
+                    b"D0755 0 d\n",
+                    false,
+                    "dir-without-r",
+                    "received directory without -r",
+                ),
+                (
+                    &[],
+                    b"C0644 1 a/b\n",
+                    false,
+                    "name-slash",
+                    "unexpected filename: a/b",
+                ),
+                (&[], b"C0644 1 ..\n", false, "name-dot", "unexpected filename: .."),
+                (&[], b"D0755 0 .\n", true, "name-dot", "unexpected filename: ."),
+                (&[], b"C0644 1 \n", false, "bad-name", "unexpected filename"),
+                (
+                    &[],
+                    b"T1 1000000 1 0\n",
+                    false,
+                    "bad-times",
+                    "mtime.usec not delimited",
+                ),
+                (&[], b"C0644 x a\n", false, "bad-size", "size not present"),
+                (
+                    &[],
+                    b"C0644 99999999999999999999 a\n",
+                    false,
+                    "bad-size",
+                    "size out of range",
+                ),
+                (&[], b"C0644 5\n", false, "bad-size", "size not delimited"),
+                (
+                    &[b"C0644 0 a\n", b"\0"],
+                    b"X marks\n",
+                    false,
+                    "unknown-record",
+                    "expected control record",
+                ),
+            ];
+            for (before, bad, recursive, name, said) in cases {
+                let dir = tmp();
+                let target = dir.path().to_str().unwrap();
+                let args: &[&str] = if recursive {
+                    &["-r", "-t", target]
+                } else {
+                    &["-t", target]
+                };
+                let mut p = Peer::start(args);
+                p.reply();
+                for r in before {
+                    p.send(r);
+                    p.reply();
+                }
+                p.send(bad);
+                p.reply();
+                let s = p.finish();
+                let items = check_splits(Options { recursive, ..sink() }, &s);
+                assert!(
+                    viols(&items).contains(&name),
+                    "{}: {:?}",
+                    escape(bad),
+                    viols(&items)
+                );
+                let m = msgs(&items);
+                let answer = m.iter().rev().find_map(|x| match x {
+                    Msg::Warning(t) => Some(String::from_utf8_lossy(t).to_string()),
+                    _ => None,
+                });
+                let answer = answer.unwrap_or_else(|| panic!("{}: no warning in {m:?}", escape(bad)));
+                assert!(answer.contains(said), "{}: scp said {answer:?}", escape(bad));
+            }
+        }
+
+        #[test]
+        fn real_data_short_and_cut_line() {
+            if !have_scp() {
+                return;
+            }
+            let dir = tmp();
+            let target = dir.path().to_str().unwrap();
+            let mut p = Peer::start(&["-t", target]);
+            p.reply();
+            p.send(b"C0644 10 a\n");
+            p.reply();
+            p.send(b"abcd");
+            let items = check_splits(sink(), &p.finish());
+            assert_eq!(viols(&items), ["data-short"]);
+
+            let mut p = Peer::start(&["-t", target]);
+            p.reply();
+            p.send(b"C0644 1 b");
+            let items = check_splits(sink(), &p.finish());
+            assert_eq!(viols(&items), ["line-without-newline"]);
+            // scp complained about the lost connection: that answers nothing, but is no violation.
+            assert!(matches!(msgs(&items).last(), Some(Msg::Warning(_))), "{items:?}");
+        }
+
+        #[test]
+        fn real_source_meets_a_bad_ack_and_a_record() {
+            if !have_scp() {
+                return;
+            }
+            let dir = tmp();
+            let f = dir.path().join("f");
+            std::fs::write(&f, b"hello").unwrap();
+            let mut p = Peer::start(&["-f", f.to_str().unwrap()]);
+            p.send(b"\0");
+            p.reply();
+            p.send(b"?what\n");
+            let items = check_splits(source(), &p.finish());
+            assert_eq!(viols(&items), ["bad-ack"]);
+
+            // Both sides think they send: the peer's "ready" is a record.
+            let mut p = Peer::start(&["-f", f.to_str().unwrap()]);
+            p.send(b"C0644 1 x\n");
+            let items = check_splits(source(), &p.finish());
+            assert_eq!(viols(&items), ["record-instead-of-ack"]);
+        }
+
+        #[test]
+        fn real_shell_banner_before_protocol() {
+            if !have_scp() {
+                return;
+            }
+            let dir = tmp();
+            let script = format!("echo 'Welcome to host'; exec {SCP} -t '{}'", dir.path().display());
+            let mut p = Peer::shell(&script);
+            p.reply();
+            p.reply();
+            p.send(b"C0644 2 a\n");
+            p.reply();
+            p.send(b"hi\0");
+            p.reply();
+            let items = check_splits(sink(), &p.finish());
+            assert_eq!(viols(&items), ["output-before-protocol"]);
+            assert!(viol_text(&items, "output-before-protocol").contains("Welcome to host"));
+            assert_eq!(frames(&items)[0], (Out, b"Welcome to host\n".to_vec(), Msg::Text));
+        }
+
+        #[test]
+        fn real_sink_with_missing_target() {
+            if !have_scp() {
+                return;
+            }
+            let dir = tmp();
+            let missing = dir.path().join("nope");
+            let mut p = Peer::start(&["-d", "-t", missing.to_str().unwrap()]);
+            p.reply();
+            let items = check_splits(opts(Role::Sink, false, false), &p.finish());
+            assert_eq!(viols(&items), Vec::<&str>::new());
+            assert!(matches!(&msgs(&items)[0], Msg::Warning(t) if t.ends_with(b"No such file or directory")));
+        }
+    }
+
+    // ---- property tests -------------------------------------------------
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn chunk() -> impl Strategy<Value = Vec<u8>> {
+            let pieces: Vec<Vec<u8>> = [
+                &b"C0644 "[..],
+                b"C0644 3 abc\n",
+                b"C0644 0 e\n",
+                b"C0755 5 ..\n",
+                b"D0755 0 d\n",
+                b"E\n",
+                b"T1 0 2 0\n",
+                b"\0",
+                b"\x01scp: w\n",
+                b"\x02f\n",
+                b"\n",
+                b"3 ab\n",
+                b"xyz",
+                b"Welcome\n",
+            ]
+            .iter()
+            .map(|p| p.to_vec())
+            .collect();
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..40),
+                proptest::sample::select(pieces),
+                (0usize..3, any::<u8>()).prop_map(|(k, b)| vec![b; k * LINE_CAP / 2 + 1]),
+            ]
+        }
+
+        fn options() -> impl Strategy<Value = Options> {
+            (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(src, r, d, p)| Options {
+                role: if src { Role::Source } else { Role::Sink },
+                recursive: r,
+                target_dir: d,
+                preserve: p,
+            })
+        }
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Feed(bool, Vec<u8>),
+            /// Skip this share (in 1/256) of the data remaining, if any.
+            Skip(bool, u8),
+            Eof(bool),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                8 => (any::<bool>(), chunk()).prop_map(|(d, b)| Op::Feed(d, b)),
+                1 => (any::<bool>(), any::<u8>()).prop_map(|(d, k)| Op::Skip(d, k)),
+                1 => any::<bool>().prop_map(Op::Eof),
+            ]
+        }
+
+        fn dir(b: bool) -> Dir {
+            if b { In } else { Out }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            /// Anything, in any order: no panic, buffers bounded (checked on
+            /// every feed by the harness), frames contiguous, every byte framed.
+            #[test]
+            fn arbitrary_input_never_breaks_it(o in options(), ops in proptest::collection::vec(op(), 0..60)) {
+                let mut h = Harness::new(o);
+                let mut x = 0u8;
+                for op in ops {
+                    match op {
+                        Op::Feed(d, b) => h.feed(dir(d), &b),
+                        Op::Skip(d, k) => {
+                            let r = h.dec.data_remaining(dir(d));
+                            let n = (r.min(1 << 16) * u64::from(k) / 255) as usize;
+                            let bytes: Vec<u8> = (0..n).map(|_| { x = x.wrapping_add(1); x }).collect();
+                            h.skip(dir(d), &bytes);
+                        }
+                        Op::Eof(d) => h.eof(dir(d)),
+                    }
+                }
+                h.finish();
+            }
+
+            /// The same session split differently gives the same items.
+            #[test]
+            fn splitting_never_matters(
+                o in options(),
+                segs in proptest::collection::vec((any::<bool>(), chunk()), 0..30),
+                step in 1usize..9,
+            ) {
+                let s: Session = segs.into_iter().map(|(d, b)| (dir(d), b)).collect();
+                let whole = run(o, &s);
+                prop_assert_eq!(&run(o, &coalesced(&s)), &whole);
+                prop_assert_eq!(&run_chunked(o, &s, |_, len| (step..len).step_by(step).collect()), &whole);
+                prop_assert_eq!(&run_spliced(o, &s), &whole);
+            }
+        }
     }
 }
