@@ -16,6 +16,7 @@ mod scp;
 mod session;
 mod show;
 mod standin;
+mod style;
 mod trace;
 mod transcript;
 mod utc;

@@ -107,6 +107,7 @@ impl<W: Write> JsonlWriter<W> {
         self.out.write_all(&self.line)
     }
 
+    #[cfg(test)]
     pub fn into_inner(self) -> W {
         self.out
     }

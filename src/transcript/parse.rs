@@ -54,11 +54,6 @@ impl Parser {
         Parser::default()
     }
 
-    /// Number of the line last given to [`Parser::next_line`].
-    pub fn line_number(&self) -> u64 {
-        self.line
-    }
-
     /// Parses the next line, without its `\n`. An empty line is skipped
     /// (`Ok(None)`): scptrace never writes one, but a hand-edited file may have
     /// them.
@@ -85,7 +80,8 @@ impl Parser {
     }
 }
 
-/// Parses a whole text transcript.
+/// Parses a whole text transcript held in memory.
+#[allow(dead_code)] // for tests and tools; `show` and `check` stream with `Parser`
 pub fn parse_text(text: &[u8]) -> Result<Vec<Parsed>, ParseError> {
     let mut p = Parser::new();
     let mut out = Vec::new();
