@@ -34,11 +34,28 @@ demo: build
 bench: build
 	bash scripts/bench.sh $(BIN)
 
-install: build
+# Generated from the CLI definition (clap), never written by hand.
+man: build
+	mkdir -p target/man
+	$(BIN) generate man > target/man/scptrace.1
+
+completions: build
+	mkdir -p target/completions
+	$(BIN) generate bash > target/completions/scptrace.bash
+	$(BIN) generate zsh > target/completions/_scptrace
+	$(BIN) generate fish > target/completions/scptrace.fish
+
+install: build man completions
 	install -Dm755 $(BIN) $(DESTDIR)$(prefix)/bin/scptrace
+	install -Dm644 target/man/scptrace.1 $(DESTDIR)$(prefix)/share/man/man1/scptrace.1
+	install -Dm644 target/completions/scptrace.bash $(DESTDIR)$(prefix)/share/bash-completion/completions/scptrace
+	install -Dm644 target/completions/_scptrace $(DESTDIR)$(prefix)/share/zsh/site-functions/_scptrace
+	install -Dm644 target/completions/scptrace.fish $(DESTDIR)$(prefix)/share/fish/vendor_completions.d/scptrace.fish
 
 uninstall:
-	rm -f $(DESTDIR)$(prefix)/bin/scptrace
+	rm -f $(DESTDIR)$(prefix)/bin/scptrace $(DESTDIR)$(prefix)/share/man/man1/scptrace.1
+	rm -f $(DESTDIR)$(prefix)/share/bash-completion/completions/scptrace
+	rm -f $(DESTDIR)$(prefix)/share/zsh/site-functions/_scptrace $(DESTDIR)$(prefix)/share/fish/vendor_completions.d/scptrace.fish
 
 clean:
 	$(CARGO) clean

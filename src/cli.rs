@@ -37,6 +37,9 @@ pub enum Command {
     Uninstall(crate::install::UninstallArgs),
     /// Explain what a non-interactive ssh session on this machine runs as `scp`
     Doctor(crate::install::DoctorArgs),
+    /// Print the man page or a shell completion script
+    #[command(hide = true)]
+    Generate(crate::generate::GenerateArgs),
 }
 
 /// Options that shape a transcript.

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod escape;
 mod forced;
+mod generate;
 mod install;
 mod logdir;
 mod record;
@@ -101,6 +102,7 @@ fn run_cli(cli: Cli) -> Result<i32> {
         Command::Install(a) => install::run(a),
         Command::Uninstall(a) => install::uninstall(a),
         Command::Doctor(a) => install::doctor(a),
+        Command::Generate(a) => generate::run(a),
     }
 }
 
