@@ -1,0 +1,3 @@
+//! The one integration test binary (style point 9): one module per area.
+
+mod deploy;
