@@ -510,8 +510,19 @@ fn install_key(exe: &Path, key: &str, file: Option<&Path>, scope_args: &ScopeArg
     let content = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
     let command = format!("{} forced", shell_quote(exe.as_os_str().as_bytes()));
     let option = keys::command_option(&command);
-    let (new, edit) =
-        keys::add_command(&content, &spec, &option).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    let (new, edit) = match keys::add_command(&content, &spec, &option) {
+        Ok(x) => x,
+        Err(keys::KeyError::HasCommand { line, option: o })
+            if o.contains("scptrace") && o.contains("forced") =>
+        {
+            println!(
+                "scptrace install: {}, line {line}: that key already runs scptrace forced ({o}); nothing to do",
+                file.display()
+            );
+            return Ok(0);
+        }
+        Err(e) => bail!("{}: {e}", file.display()),
+    };
     let scope = if scope_args.system {
         Scope::system()
     } else {
@@ -697,6 +708,13 @@ pub fn uninstall(args: UninstallArgs) -> Result<i32> {
         state.save(&scope.state, scope.mode)?;
         if state.steps.is_empty() {
             println!("  removed {}", scope.state.display());
+            // The scptrace config directory, when nothing else is left in it.
+            if let Some(dir) = scope.state.parent()
+                && dir.file_name() == Some(OsStr::new("scptrace"))
+                && std::fs::remove_dir(dir).is_ok()
+            {
+                println!("  removed {} (empty)", dir.display());
+            }
         } else {
             println!(
                 "  kept    {} with the {} step(s) that failed; fix the cause and run uninstall again",

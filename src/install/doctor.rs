@@ -219,6 +219,14 @@ fn gather() -> Report {
     let scp_on_path: Vec<ScpOnPath> = std::env::split_paths(std::ffi::OsStr::new(&path))
         .map(|d| d.join("scp"))
         .filter(|p| is_executable_file(p))
+        .fold(Vec::<PathBuf>::new(), |mut seen, p| {
+            // /bin/scp after /usr/bin/scp on a merged /usr is the same file: once is enough.
+            if !seen.iter().any(|q| same_file(q, &p)) {
+                seen.push(p);
+            }
+            seen
+        })
+        .into_iter()
         .map(|p| ScpOnPath {
             is_scptrace: exe.as_ref().is_some_and(|e| same_file(&p, e)),
             path: p,
@@ -236,6 +244,15 @@ fn gather() -> Report {
     };
     let real = standin::find_real_scp(&settings);
     let real_scp = match &real {
+        Ok(r) if !is_executable_file(&r.path) => RealScpReport {
+            path: None,
+            how: None,
+            error: Some(format!(
+                "{} ({}) is not an executable file",
+                r.path.display(),
+                r.how
+            )),
+        },
         Ok(r) => RealScpReport {
             path: Some(r.path.clone()),
             how: Some(r.how.clone()),

@@ -121,8 +121,7 @@ pub fn path_in_env_file(text: &str) -> Option<String> {
             l.strip_prefix("PATH=")
         })
         .map(|v| v.trim().trim_matches('"').trim_matches('\'').to_string())
-        .filter(|v| !v.is_empty())
-        .last()
+        .rfind(|v| !v.is_empty())
 }
 
 /// Guesses the PATH of a non-interactive ssh session of `user` (`root` when uid 0).

@@ -114,9 +114,8 @@ impl State {
             std::fs::rename(&tmp, path)
         };
         write()
-            .map_err(|e| {
+            .inspect_err(|_| {
                 let _ = std::fs::remove_file(&tmp);
-                e
             })
             .with_context(|| format!("cannot write {}", path.display()))
     }
