@@ -461,7 +461,7 @@ impl Decoder {
         self.src.line.capacity()
             + self.snk.line.capacity()
             + self.stack.capacity() * std::mem::size_of::<Option<Vec<u8>>>()
-            + self.stack.iter().flatten().map(Vec::capacity).sum::<usize>()
+            + self.stack_bytes
             + self.pending.capacity() * std::mem::size_of::<Pending>()
             + self.file.as_ref().map_or(0, |f| f.name.capacity())
     }
