@@ -735,3 +735,37 @@ pub fn uninstall(args: UninstallArgs) -> Result<i32> {
     }
     Ok(i32::from(failed > 0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_dir_is_a_writable_dir_before_the_real_scps() {
+        let t = tempfile::tempdir().unwrap();
+        let d = |n: &str| t.path().join(n);
+        for n in ["a", "b", "real"] {
+            std::fs::create_dir(d(n)).unwrap();
+        }
+        let real = d("real/scp");
+        std::fs::write(&real, "").unwrap();
+        let session = |dirs: &[&str]| sshd_path::SessionPath {
+            value: dirs
+                .iter()
+                .map(|n| d(n).display().to_string())
+                .collect::<Vec<_>>()
+                .join(":"),
+            source: "test".into(),
+        };
+        let p = session(&["missing", "a", "b", "real"]);
+        if writable(&d("a")) {
+            assert_eq!(default_dir(&p, &real).unwrap(), d("a"));
+        }
+        assert!(precedes(&p.value, &d("b"), &d("real")));
+        assert!(!precedes(&session(&["real", "b"]).value, &d("b"), &d("real")));
+        let err = default_dir(&session(&["real", "a"]), &real)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--authorized-key"), "{err}");
+    }
+}

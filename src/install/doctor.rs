@@ -153,6 +153,7 @@ fn settings_report(s: &Settings) -> Vec<SettingReport> {
             &s.max_log_bytes.origin,
         ),
         row("keep", s.keep.value.to_string(), &s.keep.origin),
+        row("keep_days", s.keep_days.value.to_string(), &s.keep_days.origin),
     ]
 }
 
