@@ -515,7 +515,10 @@ impl Summary {
         let start = parse_rfc3339(self.headers.get("start")?)?;
         let mtime = std::fs::metadata(path).ok()?.modified().ok()?;
         let end = mtime.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
-        (end >= start).then_some((end - start, "header"))
+        // File times come from a coarse clock (a few ms behind the one the
+        // header was taken from): a short session can seem to end before it
+        // started.
+        (end + 1.0 >= start).then_some(((end - start).max(0.0), "header"))
     }
 
     fn flows(&self) -> &[Flow; 2] {

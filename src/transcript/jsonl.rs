@@ -128,7 +128,9 @@ impl<W: Write> Sink for JsonlWriter<W> {
 pub fn render(ev: &Event, timed: bool, scratch: &mut Vec<u8>, out: &mut Vec<u8>) -> io::Result<()> {
     let mut ser = serde_json::Serializer::new(out);
     let mut m = ser.serialize_map(None)?;
-    m.serialize_entry("t", &timed.then_some(ev.t))?;
+    // Microseconds, as the text form: a time read back from either form
+    // writes the same in both.
+    m.serialize_entry("t", &timed.then(|| (ev.t * 1e6).round() / 1e6))?;
     let stream = match &ev.entry {
         Entry::Bytes(b) => b.stream.name(),
         Entry::Closed(s) => s.name(),
@@ -393,5 +395,67 @@ mod tests {
         let ok = r#"{"stream":"stdin","kind":"raw","len":1,"bytes":"a","future":1}"#;
         let p = parse_line(ok.as_bytes()).unwrap();
         assert!(!p.timestamped);
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::transcript::parse::{self, arb};
+    use crate::transcript::text;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any event the text form holds survives text → JSON Lines → text.
+        #[test]
+        fn text_jsonl_text(p in arb::parsed()) {
+            let mut line = Vec::new();
+            text::render(&p.event, p.timestamped, &mut line);
+            let (mut json, mut scratch) = (Vec::new(), Vec::new());
+            render(&p.event, p.timestamped, &mut scratch, &mut json).unwrap();
+            prop_assert!(!json.contains(&b'\n'));
+            let back = parse_line(&json).map_err(|e| TestCaseError::fail(format!("{e}: {}", String::from_utf8_lossy(&json))))?;
+            prop_assert_eq!(&back, &p);
+            let mut again = Vec::new();
+            text::render(&back.event, back.timestamped, &mut again);
+            prop_assert_eq!(&again, &line);
+            let reparsed = parse::parse_line(again.strip_suffix(b"\n").unwrap()).unwrap();
+            prop_assert_eq!(reparsed, p);
+        }
+
+        /// JSON Lines keeps fields the text form cannot: any kind, len, note
+        /// and msg on any bytes.
+        #[test]
+        fn jsonl_round_trip(
+            stream in arb::stream(),
+            bytes in proptest::collection::vec(any::<u8>(), 0..40),
+            kind in prop_oneof![
+                Just(Kind::Raw), Just(Kind::Record), Just(Kind::Ack), Just(Kind::Warning),
+                Just(Kind::Fatal), Just(Kind::Data), Just(Kind::DataEnd), Just(Kind::Text),
+            ],
+            len in any::<u64>(),
+            note in proptest::option::of("\\PC{0,20}"),
+            msg in proptest::option::of(arb::msg()),
+            micros in 0u64..1_000_000_000_000,
+            timed in any::<bool>(),
+        ) {
+            let ev = Event {
+                t: if timed { micros as f64 / 1e6 } else { 0.0 },
+                entry: Entry::Bytes(Bytes { stream, bytes, len, kind, note, msg: msg.map(|m| m.to_json()) }),
+            };
+            let (mut json, mut scratch) = (Vec::new(), Vec::new());
+            render(&ev, timed, &mut scratch, &mut json).unwrap();
+            let back = parse_line(&json).unwrap();
+            prop_assert_eq!(back, Parsed { event: ev, timestamped: timed });
+        }
+
+        /// No input makes the reader panic.
+        #[test]
+        fn reader_survives_garbage(line in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let _ = parse_line(&line);
+        }
     }
 }

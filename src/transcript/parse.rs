@@ -255,48 +255,68 @@ fn parse_bytes(stream: Stream, rest: &[u8]) -> Result<Bytes, String> {
 ///
 /// An annotation is understood when it is exactly what the decoder writes for
 /// one message ([`Msg::note`], vocabulary in docs/decoder.md), optionally
-/// followed, for file data, by the tracer's `, first N shown` or `, not shown`.
-/// For data, `len` is the count the annotation gives (`SIZE B`, or SEEN of
-/// `SEEN of SIZE B, incomplete`); otherwise `len = shown`. Any other
-/// annotation (from a newer scptrace, say) gives [`Kind::Raw`] and no message:
-/// readable, just not understood.
+/// followed by the tracer's `, first N shown` or `, not shown` when the line
+/// holds only the start of the frame. Then `len` is the frame's full length
+/// where the annotation gives it (file data: SIZE of `SIZE B`, SEEN of `SEEN of
+/// SIZE B, incomplete`); a cut record or text frame does not say how long it
+/// was, and reads back as `len = shown`. Without that suffix every byte is
+/// shown and `len = shown`.
+///
+/// The tracer's own annotations are understood too: `data, more follows`
+/// (a part of a long file's data under `--data full`: [`Kind::Data`], no
+/// message) and `LEN B, first N shown` (a cut stderr line: [`Kind::Text`]).
+/// Any other annotation (from a newer scptrace, say) gives [`Kind::Raw`] and no
+/// message: readable, just not understood.
 pub fn annotation(note: &str, shown: usize) -> (Kind, u64, Option<Msg>) {
     let shown = shown as u64;
-    match msg_from_note(note) {
-        Some(msg) => {
-            let len = match &msg {
-                Msg::Data { seen, .. } => *seen,
-                _ => shown,
-            };
-            (msg.kind(), len, Some(msg))
-        }
+    // The whole annotation first: a name or a text may itself end in ", not
+    // shown".
+    if let Some(m) = exact_msg(note) {
+        return (m.kind(), shown, Some(m));
+    }
+    if note == DATA_PART {
+        return (Kind::Data, shown, None);
+    }
+    let Some(body) = split_shown_suffix(note) else {
+        return (Kind::Raw, shown, None);
+    };
+    if let Some(m) = exact_msg(body) {
+        let len = match &m {
+            Msg::Data { seen, .. } => *seen,
+            _ => shown,
+        };
+        return (m.kind(), len, Some(m));
+    }
+    if body == DATA_PART {
+        return (Kind::Data, shown, None);
+    }
+    match body.strip_suffix(" B").and_then(canonical_u64) {
+        Some(len) => (Kind::Text, len, None),
         None => (Kind::Raw, shown, None),
     }
 }
 
-/// The message an annotation stands for, if [`Msg::note`] writes it exactly
-/// (see [`annotation`]).
-pub fn msg_from_note(note: &str) -> Option<Msg> {
-    let (body, shown_suffix) = match split_shown_suffix(note) {
-        Some((body, suffix)) => (body, Some(suffix)),
-        None => (note, None),
-    };
-    let msg = read_note(body).or_else(|| shown_suffix.and_then(|_| read_note(note)))?;
-    let written = msg.note();
-    let exact =
-        written == note || (matches!(msg, Msg::Data { .. }) && shown_suffix.is_some() && written == body);
-    exact.then_some(msg)
+/// The tracer's annotation of a part of a long file's data (`--data full`).
+const DATA_PART: &str = "data, more follows";
+
+/// The message an annotation (without the tracer's suffix) stands for, if
+/// [`Msg::note`] writes it exactly.
+pub fn exact_msg(note: &str) -> Option<Msg> {
+    read_note(note).filter(|m| m.note() == note)
 }
 
-/// Splits the tracer's `, first N shown` / `, not shown` off a data annotation.
-fn split_shown_suffix(note: &str) -> Option<(&str, &str)> {
+/// The annotation before the tracer's `, first N shown` or `, not shown`.
+fn split_shown_suffix(note: &str) -> Option<&str> {
     if let Some(body) = note.strip_suffix(", not shown") {
-        return Some((body, ", not shown"));
+        return Some(body);
     }
-    let body = note.strip_suffix(" shown")?;
-    let (body, n) = body.rsplit_once(", first ")?;
-    let canonical = n.parse::<u64>().is_ok_and(|v| v.to_string() == n);
-    canonical.then(|| (body, &note[body.len()..]))
+    let (body, n) = note.strip_suffix(" shown")?.rsplit_once(", first ")?;
+    canonical_u64(n).map(|_| body)
+}
+
+/// A decimal number written the way Rust writes a `u64`.
+fn canonical_u64(s: &str) -> Option<u64> {
+    s.parse::<u64>().ok().filter(|v| v.to_string() == s)
 }
 
 /// Reads the fields of an annotation back (the inverse of [`Msg::note`]); the
@@ -384,11 +404,15 @@ fn seconds(s: &str) -> Option<(u64, u64)> {
 }
 
 fn octal(s: &str) -> Option<u32> {
-    if s.is_empty() || s.len() > 10 {
+    if s.is_empty() {
         return None;
     }
     s.bytes().try_fold(0u32, |acc, b| {
-        (b'0'..=b'7').contains(&b).then(|| acc * 8 + u32::from(b - b'0'))
+        if (b'0'..=b'7').contains(&b) {
+            acc.checked_mul(8)?.checked_add(u32::from(b - b'0'))
+        } else {
+            None
+        }
     })
 }
 
@@ -536,6 +560,11 @@ mod tests {
             ("I: E\\n\t# leave dir \"d\"", Kind::Record, 2),
             ("I: C0644 x a\\n\t# bad record", Kind::Record, 10),
             ("I: xyz\t# data of \"a\", lots", Kind::Raw, 3),
+            ("E: xyz\t# 5000 B, first 3 shown", Kind::Text, 5000),
+            ("E: xyz\t# 05000 B, first 3 shown", Kind::Raw, 3),
+            ("I: abc\t# data, more follows", Kind::Data, 3),
+            ("I: C0644 \t# bad record, first 6 shown", Kind::Record, 6),
+            ("I: \t# bad record, not shown", Kind::Record, 0),
             ("I: xyz", Kind::Raw, 3),
         ];
         for (line, kind, len) in cases {
@@ -649,12 +678,21 @@ mod tests {
         }
         for m in msgs {
             let note = m.note();
-            assert_eq!(msg_from_note(&note).as_ref(), Some(&m), "{note}");
-            if let Msg::Data { .. } = m {
-                for suffix in [", not shown", ", first 32 shown"] {
-                    let n = format!("{note}{suffix}");
-                    assert_eq!(msg_from_note(&n).as_ref(), Some(&m), "{n}");
+            assert_eq!(annotation(&note, 1).2.as_ref(), Some(&m), "{note}");
+            for suffix in [", not shown", ", first 32 shown"] {
+                let n = format!("{note}{suffix}");
+                let (kind, len, msg) = annotation(&n, 32);
+                // A text that itself ends like the suffix reads as that text.
+                if let Some(whole) = exact_msg(&n) {
+                    assert_eq!(msg, Some(whole));
+                    continue;
                 }
+                assert_eq!((kind, msg.as_ref()), (m.kind(), Some(&m)), "{n}");
+                let want = match m {
+                    Msg::Data { seen, .. } => seen,
+                    _ => 32,
+                };
+                assert_eq!(len, want, "{n}");
             }
         }
     }
@@ -717,5 +755,207 @@ mod tests {
         assert_eq!(violation_name("cannot start /usr/bin/scp: x"), None);
         assert_eq!(violation_name("Bad-mode: x"), None);
         assert_eq!(violation_name("bad-mode"), None);
+    }
+}
+
+/// Strategies for property tests of the transcript forms: arbitrary events as
+/// the text form holds them (a bytes line's kind, len and msg consistent with
+/// its annotation, as the tracer writes them).
+#[cfg(test)]
+pub(crate) mod arb {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        "[^\n]{0,24}"
+    }
+
+    fn name() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            vec(any::<u8>(), 0..12),
+            Just(b"a\", 9 B, mode 0644".to_vec()),
+            Just(b"x, not shown".to_vec()),
+            Just(b"\"".to_vec()),
+        ]
+    }
+
+    pub(crate) fn stream() -> impl Strategy<Value = Stream> {
+        prop_oneof![Just(Stream::In), Just(Stream::Out), Just(Stream::Err)]
+    }
+
+    pub(crate) fn msg() -> impl Strategy<Value = Msg> {
+        prop_oneof![
+            (any::<u32>(), any::<u64>(), name()).prop_map(|(mode, size, name)| Msg::File {
+                mode,
+                size,
+                name
+            }),
+            (any::<u32>(), name()).prop_map(|(mode, name)| Msg::Dir { mode, name }),
+            proptest::option::of(name()).prop_map(|name| Msg::EndDir { name }),
+            (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
+                |(mtime, mtime_us, atime, atime_us)| {
+                    Msg::Times {
+                        mtime,
+                        mtime_us,
+                        atime,
+                        atime_us,
+                    }
+                }
+            ),
+            Just(Msg::Ack),
+            name().prop_map(Msg::Warning),
+            name().prop_map(Msg::Fatal),
+            (name(), any::<u64>()).prop_map(|(name, size)| Msg::Data {
+                name,
+                size,
+                seen: size,
+                complete: true
+            }),
+            (name(), any::<u64>(), any::<u64>()).prop_map(|(name, size, seen)| Msg::Data {
+                name,
+                size,
+                seen,
+                complete: false
+            }),
+            name().prop_map(|name| Msg::DataEnd { name }),
+            Just(Msg::BadRecord),
+            Just(Msg::Text),
+        ]
+    }
+
+    fn bytes() -> impl Strategy<Value = Bytes> {
+        let raw = (stream(), vec(any::<u8>(), 0..40)).prop_map(|(stream, bytes)| Bytes {
+            stream,
+            len: bytes.len() as u64,
+            bytes,
+            kind: Kind::Raw,
+            note: None,
+            msg: None,
+        });
+        // 0: all shown; 1: `, not shown`; 2: `, first N shown`.
+        let decoded = (stream(), vec(any::<u8>(), 0..40), msg(), 0..3u8)
+            .prop_map(|(stream, bytes, m, cut)| {
+                let mut note = m.note();
+                let mut len = bytes.len() as u64;
+                if cut > 0 {
+                    note.push_str(&if cut == 1 {
+                        ", not shown".to_string()
+                    } else {
+                        format!(", first {} shown", bytes.len())
+                    });
+                    if let Msg::Data { seen, .. } = m {
+                        len = seen;
+                    }
+                }
+                (
+                    cut > 0,
+                    Bytes {
+                        stream,
+                        bytes,
+                        len,
+                        kind: m.kind(),
+                        note: Some(note),
+                        msg: Some(m.to_json()),
+                    },
+                )
+            })
+            // A text or name that itself ends like the suffix reads back whole.
+            .prop_filter("ambiguous suffix", |(cut, b)| {
+                !*cut || exact_msg(b.note.as_deref().unwrap_or_default()).is_none()
+            })
+            .prop_map(|(_, b)| b);
+        let future = (stream(), vec(any::<u8>(), 0..8), text()).prop_map(|(stream, bytes, t)| Bytes {
+            stream,
+            len: bytes.len() as u64,
+            bytes,
+            kind: Kind::Raw,
+            note: Some(format!("x-{t}")),
+            msg: None,
+        });
+        prop_oneof![raw, decoded, future]
+    }
+
+    pub(crate) fn entry() -> impl Strategy<Value = Entry> {
+        let closed = ["stdin closed", "stdout closed", "stderr closed"];
+        prop_oneof![
+            ("[A-Za-z0-9_.-]{1,12}", text()).prop_map(|(key, value)| Entry::Header { key, value }),
+            text().prop_map(Entry::Invocation),
+            bytes().prop_map(Entry::Bytes),
+            stream().prop_map(Entry::Closed),
+            text().prop_map(Entry::Problem),
+            text()
+                .prop_filter("not another line kind", move |t| {
+                    !closed.contains(&t.as_str()) && !t.starts_with("New command invocation: ")
+                })
+                .prop_map(Entry::Note),
+            any::<i32>().prop_map(Entry::Exit),
+        ]
+    }
+
+    /// An event and whether its line is timestamped, as the text form can
+    /// hold it: microsecond times, none on header lines.
+    pub(crate) fn parsed() -> impl Strategy<Value = Parsed> {
+        (entry(), any::<bool>(), 0u64..1_000_000_000_000).prop_map(|(entry, ts, micros)| {
+            let timestamped = ts && !matches!(entry, Entry::Header { .. });
+            let t = if timestamped { micros as f64 / 1e6 } else { 0.0 };
+            Parsed {
+                event: Event { t, entry },
+                timestamped,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::transcript::text::render;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any event the tracer can write reads back as itself.
+        #[test]
+        fn text_round_trip(p in arb::parsed()) {
+            let mut line = Vec::new();
+            render(&p.event, p.timestamped, &mut line);
+            let body = line.strip_suffix(b"\n").unwrap();
+            prop_assert!(!body.contains(&b'\n'));
+            let back = parse_line(body).map_err(|e| TestCaseError::fail(format!("{e}: {:?}", String::from_utf8_lossy(body))))?;
+            prop_assert_eq!(&back, &p);
+            let mut again = Vec::new();
+            render(&back.event, back.timestamped, &mut again);
+            prop_assert_eq!(again, line);
+        }
+
+        /// No input makes the parser panic, and whatever it accepts renders
+        /// back to exactly the input.
+        #[test]
+        fn parser_accepts_only_what_render_writes(line in proptest::collection::vec(any::<u8>(), 0..60)) {
+            let line: Vec<u8> = line.into_iter().filter(|&b| b != b'\n').collect();
+            if let Ok(p) = parse_line(&line) {
+                let mut out = Vec::new();
+                render(&p.event, p.timestamped, &mut out);
+                prop_assert_eq!(out.strip_suffix(b"\n").unwrap(), &line[..]);
+            }
+        }
+
+        /// Text-like garbage, closer to real lines than random bytes.
+        #[test]
+        fn near_miss_lines(prefix in prop_oneof![
+            Just(""), Just("I: "), Just("O: "), Just("+1.000000 "), Just("#: "), Just("# "),
+            Just(">>> "), Just("!! "),
+        ], rest in "[ -~\t]{0,30}") {
+            let line = format!("{prefix}{rest}");
+            if let Ok(p) = parse_line(line.as_bytes()) {
+                let mut out = Vec::new();
+                render(&p.event, p.timestamped, &mut out);
+                prop_assert_eq!(String::from_utf8_lossy(&out), format!("{line}\n"));
+            }
+        }
     }
 }

@@ -1,3 +1,4 @@
 //! The one integration test binary (style point 9): one module per area.
 
 mod deploy;
+mod show;
