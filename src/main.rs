@@ -1,37 +1,16 @@
 //! scptrace: a transparent tap on the legacy SCP protocol. `main` only
 //! dispatches: on the name we were started as, then on the subcommand.
 
-mod check;
-mod child;
-mod cli;
-mod config;
-mod escape;
-mod forced;
-mod generate;
-mod install;
-mod logdir;
-mod record;
-mod relay;
-mod replay;
-mod scp;
-mod session;
-mod show;
-mod standin;
-mod style;
-mod trace;
-mod transcript;
-mod utc;
-mod warn;
-
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
-use crate::config::{Flags, Settings};
-use crate::session::{Output, Target};
+use scptrace::cli::{Cli, Command};
+use scptrace::config::{Flags, Settings};
+use scptrace::session::{Output, Target};
+use scptrace::{check, forced, generate, install, record, replay, scp, session, show, standin};
 
 fn main() {
     let args: Vec<OsString> = std::env::args_os().collect();
