@@ -348,3 +348,59 @@ fn record_leaves_no_marker_in_the_remote_environment() {
     assert!(!out.contains("SCPTRACE_AS_SSH"), "{out}");
     assert!(rdv.join("leg-1").exists());
 }
+
+#[test]
+fn record_through_the_loopback_sshd_equals_the_servers_transcript() {
+    use crate::sshd::{Sshd, SshdOpts};
+    let sshd = crate::or_skip!(Sshd::start(SshdOpts {
+        standin: true,
+        env: vec![("SCPTRACE_DATA".into(), "full".into())],
+        ..SshdOpts::default()
+    }));
+    let work = sshd.work();
+    let a = work.join("a");
+    let mid = work.join("mid.bin");
+    fs::write(&a, b"file a file a file a\n").unwrap();
+    fs::write(&mid, random_bytes(50_000, 8)).unwrap();
+    let remote_dir = work.join("remote");
+    fs::create_dir(&remote_dir).unwrap();
+    let back = work.join("back");
+    fs::create_dir(&back).unwrap();
+
+    let record_scp = |out: &Path, args: &[OsString]| {
+        let mut c = sshd.command(bin());
+        c.args(["record", "--data", "full", "-o"])
+            .arg(out)
+            .args(["--", REAL_SCP])
+            .args(sshd.scp_opts())
+            .args(args);
+        run(&mut c, Input::Null, DEADLINE)
+    };
+    // Up, then back down.
+    let up = work.join("up.log");
+    let f = record_scp(&up, &[os(&a), os(&mid), sshd.remote(remote_dir.join(""))]);
+    f.assert_success();
+    let down = work.join("down.log");
+    let g = record_scp(&down, &[sshd.remote(remote_dir.join("mid.bin")), os(&back)]);
+    g.assert_success();
+    assert_eq!(fs::read(remote_dir.join("a")).unwrap(), fs::read(&a).unwrap());
+    assert!(fs::read(back.join("mid.bin")).unwrap() == fs::read(&mid).unwrap());
+
+    let theirs: Vec<Transcript> = sshd.transcripts().iter().map(|p| Transcript::read(p)).collect();
+    assert_eq!(theirs.len(), 2, "one server transcript per connection");
+    for (ours, theirs) in [
+        (Transcript::read(&up), &theirs[0]),
+        (Transcript::read(&down), &theirs[1]),
+    ] {
+        assert!(
+            theirs
+                .invocation()
+                .ends_with(ours.invocation().trim_start_matches("scp")),
+            "{} vs {}",
+            ours.invocation(),
+            theirs.invocation()
+        );
+        assert_same_messages(&ours, theirs);
+        assert_eq!(ours.exit(), 0);
+    }
+}
