@@ -9,7 +9,7 @@
 //!
 //! | field | type | meaning |
 //! |---|---|---|
-//! | `t` | number or `null` | seconds since the trace started (microsecond resolution); `null` when not known (a text transcript recorded without `--timestamps`, converted by `scptrace show --format jsonl`) |
+//! | `t` | number or `null` | seconds since the trace started, written with six decimals like the text form's timestamps; `null` when not known (a text transcript recorded without `--timestamps`, converted by `scptrace show --format jsonl`) |
 //! | `stream` | string | `stdin`, `stdout` or `stderr` for bytes and `closed` events; `meta` for everything else |
 //! | `kind` | string | what the event is: one of the names below |
 //!
@@ -40,7 +40,8 @@
 //! {"type":"error","text":"scp: x: No such file"}           \x02 reply
 //! ```
 //!
-//! Readers must ignore `msg` types and fields they do not know.
+//! Readers must ignore `msg` types and fields they do not know; the order of
+//! keys inside `msg` is not significant.
 //!
 //! ## Other events
 //!
@@ -56,10 +57,10 @@
 //! # Example
 //!
 //! ```text
-//! {"t":0.0,"stream":"meta","kind":"header","key":"scptrace","value":"0.1.0"}
+//! {"t":0.000000,"stream":"meta","kind":"header","key":"scptrace","value":"0.1.0"}
 //! {"t":0.000310,"stream":"meta","kind":"invocation","text":"/usr/bin/scp -t /tmp"}
 //! {"t":0.002911,"stream":"stdout","kind":"ack","len":1,"bytes":"\\0","note":"ack","msg":{"type":"ack"}}
-//! {"t":0.003050,"stream":"stdin","kind":"record","len":11,"bytes":"C0644 21 a\\n","note":"file \"a\", 21 B, mode 0644","msg":{"type":"file","mode":"0644","size":21,"name":"a"}}
+//! {"t":0.003050,"stream":"stdin","kind":"record","len":11,"bytes":"C0644 21 a\\n","note":"file \"a\", 21 B, mode 0644","msg":{"mode":"0644","name":"a","size":21,"type":"file"}}
 //! {"t":0.004102,"stream":"stdin","kind":"closed"}
 //! {"t":0.004960,"stream":"meta","kind":"exit","code":0}
 //! ```
@@ -126,11 +127,18 @@ impl<W: Write> Sink for JsonlWriter<W> {
 /// Renders one event as a JSON object (no newline) into `out`; `scratch` is
 /// a reusable buffer for the escaped bytes.
 pub fn render(ev: &Event, timed: bool, scratch: &mut Vec<u8>, out: &mut Vec<u8>) -> io::Result<()> {
-    let mut ser = serde_json::Serializer::new(out);
+    // `t` first, written like the text form's timestamps (six decimals, never
+    // in exponent form); the other fields go through serde_json, whose
+    // opening brace becomes the comma after `t`.
+    out.extend_from_slice(b"{\"t\":");
+    if timed {
+        write!(out, "{:.6}", ev.t)?;
+    } else {
+        out.extend_from_slice(b"null");
+    }
+    let brace = out.len();
+    let mut ser = serde_json::Serializer::new(&mut *out);
     let mut m = ser.serialize_map(None)?;
-    // Microseconds, as the text form: a time read back from either form
-    // writes the same in both.
-    m.serialize_entry("t", &timed.then(|| (ev.t * 1e6).round() / 1e6))?;
     let stream = match &ev.entry {
         Entry::Bytes(b) => b.stream.name(),
         Entry::Closed(s) => s.name(),
@@ -173,6 +181,7 @@ pub fn render(ev: &Event, timed: bool, scratch: &mut Vec<u8>, out: &mut Vec<u8>)
         }
     }
     m.end()?;
+    out[brace] = b',';
     Ok(())
 }
 
@@ -352,7 +361,7 @@ mod tests {
         );
         assert_eq!(
             lines[3],
-            r#"{"t":0.001,"stream":"stdout","kind":"ack","len":1,"bytes":"\\0","note":"ack","msg":{"type":"ack"}}"#
+            r#"{"t":0.001000,"stream":"stdout","kind":"ack","len":1,"bytes":"\\0","note":"ack","msg":{"type":"ack"}}"#
         );
         let rec: Value = serde_json::from_str(lines[4]).unwrap();
         assert_eq!(rec["kind"], "record");
@@ -368,7 +377,7 @@ mod tests {
         assert_eq!(v["violation"], "bad-mode");
         let v: Value = serde_json::from_str(lines[10]).unwrap();
         assert_eq!(v["violation"], Value::Null);
-        assert_eq!(lines[11], r#"{"t":0.006,"stream":"stdin","kind":"closed"}"#);
+        assert_eq!(lines[11], r#"{"t":0.006000,"stream":"stdin","kind":"closed"}"#);
         assert_eq!(
             lines[12],
             r#"{"t":12.345678,"stream":"meta","kind":"exit","code":-9}"#
@@ -381,14 +390,14 @@ mod tests {
             "",
             "[]",
             "{}",
-            r#"{"t":0,"stream":"stdin","kind":"warp"}"#,
-            r#"{"t":0,"stream":"meta","kind":"raw","len":1,"bytes":"a"}"#,
-            r#"{"t":0,"stream":"stdin","kind":"raw","bytes":"a"}"#,
-            r#"{"t":0,"stream":"stdin","kind":"raw","len":1,"bytes":"\\q"}"#,
-            r#"{"t":0,"stream":"stdin","kind":"exit","code":0}"#,
-            r#"{"t":0,"stream":"meta","kind":"exit"}"#,
-            r#"{"t":0,"stream":"meta","kind":"header","key":"a b","value":"x"}"#,
-            r#"{"t":0,"stream":"meta","kind":"closed"}"#,
+            r#"{"t":0.000000,"stream":"stdin","kind":"warp"}"#,
+            r#"{"t":0.000000,"stream":"meta","kind":"raw","len":1,"bytes":"a"}"#,
+            r#"{"t":0.000000,"stream":"stdin","kind":"raw","bytes":"a"}"#,
+            r#"{"t":0.000000,"stream":"stdin","kind":"raw","len":1,"bytes":"\\q"}"#,
+            r#"{"t":0.000000,"stream":"stdin","kind":"exit","code":0}"#,
+            r#"{"t":0.000000,"stream":"meta","kind":"exit"}"#,
+            r#"{"t":0.000000,"stream":"meta","kind":"header","key":"a b","value":"x"}"#,
+            r#"{"t":0.000000,"stream":"meta","kind":"closed"}"#,
         ] {
             assert!(parse_line(bad.as_bytes()).is_err(), "accepted {bad}");
         }
@@ -457,5 +466,47 @@ mod props {
         fn reader_survives_garbage(line in proptest::collection::vec(any::<u8>(), 0..80)) {
             let _ = parse_line(&line);
         }
+    }
+}
+
+#[cfg(test)]
+mod doc_examples {
+    use super::*;
+    use crate::transcript::parse::parse_line as parse_text_line;
+    use crate::transcript::text;
+
+    const DOC: &str = include_str!("../../docs/transcript-format.md");
+
+    /// Every JSON Lines example in docs/transcript-format.md is exactly what
+    /// the writer writes for the event it stands for.
+    #[test]
+    fn json_examples_are_exact() {
+        let mut n = 0;
+        for line in DOC.lines().filter(|l| l.starts_with("{\"t\"")) {
+            let p = parse_line(line.as_bytes()).unwrap_or_else(|e| panic!("{e}: {line}"));
+            let (mut out, mut scratch) = (Vec::new(), Vec::new());
+            render(&p.event, p.timestamped, &mut scratch, &mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), line);
+            n += 1;
+        }
+        assert!(n >= 10, "{n} examples");
+    }
+
+    /// Every line of the text examples (the code blocks of §1) reads back and
+    /// renders the same.
+    #[test]
+    fn text_examples_are_exact() {
+        let mut n = 0;
+        let mut blocks = DOC.split("```\n").skip(1).step_by(2);
+        for block in blocks.by_ref().take(2) {
+            for line in block.lines() {
+                let p = parse_text_line(line.as_bytes()).unwrap_or_else(|e| panic!("{e}: {line}"));
+                let mut out = Vec::new();
+                text::render(&p.event, p.timestamped, &mut out);
+                assert_eq!(String::from_utf8(out).unwrap(), format!("{line}\n"));
+                n += 1;
+            }
+        }
+        assert!(n >= 25, "{n} lines");
     }
 }

@@ -108,7 +108,7 @@ pub fn parse_line(line: &[u8]) -> Result<Parsed, String> {
     } else {
         (0.0, false, line)
     };
-    let entry = parse_entry(rest, timestamped)?;
+    let entry = parse_entry(rest, timestamped, line.len() - rest.len())?;
     Ok(Parsed {
         event: Event { t, entry },
         timestamped,
@@ -145,7 +145,8 @@ fn utf8(b: &[u8]) -> Result<&str, String> {
     std::str::from_utf8(b).map_err(|e| format!("not valid UTF-8 at column {}", e.valid_up_to() + 1))
 }
 
-fn parse_entry(rest: &[u8], timestamped: bool) -> Result<Entry, String> {
+/// `at` is the column (0-based) where `rest` starts in the line.
+fn parse_entry(rest: &[u8], timestamped: bool, at: usize) -> Result<Entry, String> {
     match rest {
         [s @ (b'I' | b'O' | b'E'), b':', b' ', ..] => {
             let stream = match s {
@@ -153,7 +154,7 @@ fn parse_entry(rest: &[u8], timestamped: bool) -> Result<Entry, String> {
                 b'O' => Stream::Out,
                 _ => Stream::Err,
             };
-            parse_bytes(stream, &rest[3..]).map(Entry::Bytes)
+            parse_bytes(stream, &rest[3..], at + 3).map(Entry::Bytes)
         }
         [b'I' | b'O' | b'E', b':', ..] => Err("a bytes line needs a space after the colon".into()),
         [b'#', b':', ..] => {
@@ -222,7 +223,7 @@ pub fn is_header_key(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
-fn parse_bytes(stream: Stream, rest: &[u8]) -> Result<Bytes, String> {
+fn parse_bytes(stream: Stream, rest: &[u8], at: usize) -> Result<Bytes, String> {
     let (escaped, note) = match rest.iter().position(|&b| b == b'\t') {
         None => (rest, None),
         Some(tab) => {
@@ -233,7 +234,8 @@ fn parse_bytes(stream: Stream, rest: &[u8]) -> Result<Bytes, String> {
             (&rest[..tab], Some(note.to_string()))
         }
     };
-    let bytes = unescape(escaped).map_err(|e| format!("bad escaped bytes: {e}"))?;
+    let bytes = unescape(escaped)
+        .map_err(|e| format!("bad escaped bytes: {} at column {}", e.reason, at + e.offset + 1))?;
     let (kind, len, msg) = match &note {
         Some(n) => annotation(n, bytes.len()),
         None => (Kind::Raw, bytes.len() as u64, None),
@@ -741,7 +743,7 @@ mod tests {
         let bad = b"# scptrace: 0.1.0\n\nO: \\q\n";
         let e = parse_text(bad).unwrap_err();
         assert_eq!(e.line, 3, "blank lines count");
-        assert!(e.reason.contains("unknown escape"), "{}", e.reason);
+        assert_eq!(e.reason, "bad escaped bytes: unknown escape at column 4");
         assert_eq!(parse_text(b"").unwrap(), vec![]);
         assert_eq!(parse_text(b"#: 0").unwrap().len(), 1, "no final newline");
     }
