@@ -45,15 +45,15 @@ use crate::utc::Utc;
 pub const AS_SSH_ENV: &str = "SCPTRACE_AS_SSH";
 
 /// Trace the client side: run a local scp with scptrace as its ssh program
-///
-/// Runs SCP ARGS with `-S scptrace`; each ssh connection the client opens
-/// is traced to its own transcript. With `-o FILE` the first connection
-/// writes FILE, the second FILE-2 (t.log → t-2.log), and so on; `-o -`
-/// writes live to stderr; otherwise a new file in the log directory. The
-/// paths are printed on stderr at the end. An OpenSSH ≥ 9.0 client gets `-O`
-/// (legacy protocol) unless ARGS have it. The client's prompts, progress
-/// meter, output and exit status are its own.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Runs SCP ARGS with `-S scptrace`: each ssh connection the client opens is traced
+to its own transcript. `-o FILE` writes FILE for the first connection, then FILE-2,
+FILE-3... (t.log, t-2.log); `-o -` writes live to stderr; otherwise a new file per
+connection in the log directory. The paths are printed on stderr at the end.
+A user's own `-S PROGRAM` is honoured (scptrace runs it). An OpenSSH >= 9.0 client
+gets `-O` unless ARGS have it. The client's prompts, progress meter, output and
+exit status are its own. See docs/reporting-bugs.md.")]
 pub struct RecordArgs {
     #[command(flatten)]
     pub trace: TraceOpts,

@@ -34,13 +34,14 @@ use crate::transcript::parse::Parser;
 use crate::transcript::{Bytes, Entry, Event, Kind, Stream, jsonl, shell_join, text};
 
 /// Speak a transcript's I: side to a fresh real scp and report where the replies differ
-///
-/// Runs the recorded scp command (its last argument replaced by --target
-/// when given) or PROGRAM ARGS, sends each recorded I: message once the O:
-/// replies recorded before it have arrived, and compares what comes back.
-/// Exit status: 0 when the replies match the recording, 1 when they differ,
-/// 2 when the replay could not be run.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Runs the recorded scp command (its last argument replaced by --target) or PROGRAM
+ARGS, sends each recorded I: message once the O: replies recorded before it have
+arrived, and compares what comes back. File contents a --data head/none recording
+lacks are sent as synthetic filler of the recorded size.
+Exit status: 0 when the replies match the recording, 1 when they differ, 2 when
+the replay could not be run. See docs/reporting-bugs.md.")]
 pub struct ReplayArgs {
     /// The transcript to replay (text or JSON Lines)
     pub file: PathBuf,
@@ -960,7 +961,7 @@ fn render_report(rec: &Recording, cmd: &Command, live: &Live, o: &Outcome) -> St
         ),
     };
     if let Diff::Bytes { seg, .. } | Diff::Missing { seg, .. } = diff {
-        let n = live.m.segs[..seg.min(live.m.segs.len())].len() + 1;
+        let n = seg + 1;
         let _ = writeln!(
             r,
             "DIFFERENCE at line {} of {} (the {} O: reply): {what}",
@@ -997,7 +998,9 @@ fn render_report(rec: &Recording, cmd: &Command, live: &Live, o: &Outcome) -> St
     let mut tail: Vec<(bool, Entry)> = Vec::new();
     match diff {
         Diff::Bytes { seg, off } => {
-            let mut real = live.m.segs[seg].shown[..off as usize].to_vec();
+            // The matched start of the line, then what came instead.
+            let shown = live.m.segs.get(seg).map_or(&[][..], |s| &s.shown[..]);
+            let mut real = shown[..(off as usize).min(shown.len())].to_vec();
             real.extend_from_slice(&live.m.after);
             for (k, piece) in cut_messages(&real).into_iter().enumerate().take(12) {
                 tail.push((k == 0, bytes_entry(Stream::Out, piece)));
@@ -1005,7 +1008,8 @@ fn render_report(rec: &Recording, cmd: &Command, live: &Live, o: &Outcome) -> St
         }
         Diff::Missing { seg, off, why } => {
             if off > 0 {
-                let got = &live.m.segs[seg].shown[..(off as usize).min(live.m.segs[seg].shown.len())];
+                let shown = live.m.segs.get(seg).map_or(&[][..], |s| &s.shown[..]);
+                let got = &shown[..(off as usize).min(shown.len())];
                 tail.push((false, bytes_entry(Stream::Out, got)));
             }
             tail.push((
@@ -1068,7 +1072,7 @@ fn render_report(rec: &Recording, cmd: &Command, live: &Live, o: &Outcome) -> St
 }
 
 /// Splits a POSIX shell command line into words, the inverse of
-/// [`shell_join`](crate::transcript::shell_join): blanks separate words;
+/// [`shell_join`]: blanks separate words;
 /// `'…'`, `"…"` (with `\"`, `\\`, `\$`, `` \` `` escapes), bash's `$'…'`
 /// (with `\\`, `\'`, `\n`, `\t`, `\r`, `\0`, `\xHH`) and a backslash outside
 /// quotes quote. `None` for an unterminated quote.
@@ -1198,5 +1202,93 @@ mod tests {
             ]
         );
         assert!(shell_split(b"scp 'a").is_none());
+    }
+
+    #[test]
+    fn scp_command_from_invocations() {
+        let words = |inv: &str| {
+            scp_command(inv).map(|v| {
+                v.into_iter()
+                    .map(|w| w.into_string().unwrap())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(words("/usr/bin/scp -d -t /tmp").unwrap(), ["-d", "-t", "/tmp"]);
+        assert_eq!(words("scp -f 'a b'").unwrap(), ["-f", "a b"]);
+        // An ssh leg written before the invocation override: the remote command.
+        assert_eq!(
+            words("/usr/bin/ssh -x -- host 'scp -t /x/'").unwrap(),
+            ["-t", "/x/"]
+        );
+        assert!(words("/bin/cat").is_none());
+    }
+
+    fn seg(shown: &[u8], len: u64) -> Seg {
+        Seg {
+            idx: 0,
+            shown: shown.to_vec(),
+            len,
+        }
+    }
+
+    #[test]
+    fn matcher_compares_a_stream_however_it_is_cut() {
+        let mut m = Matcher::default();
+        m.feed(b"\0\0"); // before anything is expected: held
+        assert!(!m.caught_up() || m.extra.len() == 2);
+        m.push(seg(b"\0", 1));
+        assert!(m.caught_up());
+        assert_eq!(m.extra, b"\0");
+        m.push(seg(b"\0", 1));
+        assert!(m.caught_up() && m.extra.is_empty());
+        // A data line shown only in part: the rest is counted.
+        m.push(seg(b"head", 10));
+        m.feed(b"he");
+        assert!(!m.caught_up());
+        m.feed(b"adXXXXX");
+        m.feed(b"Y\0");
+        assert!(m.caught_up());
+        assert_eq!(m.extra, b"\0");
+        assert_eq!(m.matched, 3);
+    }
+
+    #[test]
+    fn matcher_finds_the_first_different_byte() {
+        let mut m = Matcher::default();
+        m.push(seg(b"C0644 21 a\n", 11));
+        m.feed(b"C0644 ");
+        m.feed(b"22 a\nmore");
+        let d = m.diverged.unwrap();
+        assert_eq!((d.seg, d.off), (0, 7));
+        assert_eq!(m.after, b"2 a\nmore");
+    }
+
+    #[test]
+    fn synthetic_contents_start_with_the_recorded_head() {
+        let b = Bytes {
+            stream: Stream::In,
+            bytes: b"abc".to_vec(),
+            len: 100,
+            kind: Kind::Data,
+            note: None,
+            msg: None,
+        };
+        let mut o = Outgoing::new(&b);
+        let mut buf = [0u8; 64];
+        let first = o.fill(&mut buf).to_vec();
+        assert_eq!(&first[..3], b"abc");
+        for (k, &b) in first.iter().enumerate().skip(3) {
+            assert_eq!(b, FILLER[k % FILLER.len()]);
+        }
+        o.sent = 64;
+        assert_eq!(o.fill(&mut buf).len(), 36);
+    }
+
+    #[test]
+    fn real_output_is_cut_into_messages() {
+        assert_eq!(
+            cut_messages(b"\0\x01scp: x\n\0tail"),
+            vec![&b"\0"[..], b"\x01scp: x\n", b"\0", b"tail"]
+        );
     }
 }
