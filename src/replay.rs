@@ -260,6 +260,33 @@ fn script(rec: &Recording) -> Vec<Step> {
     steps
 }
 
+/// Files whose data lines hold a different count than their final line's
+/// annotation gives (`data of "a", 21 B`): a transcript that lost bytes, or
+/// one edited by hand. Each as (line index, name, bytes held, size).
+fn short_data(rec: &Recording) -> Vec<(usize, String, u64, u64)> {
+    let mut found = Vec::new();
+    let mut held = [0u64; 3];
+    for (i, l) in rec.lines.iter().enumerate() {
+        let Entry::Bytes(b) = &l.event.entry else { continue };
+        let slot = b.stream as usize;
+        if b.kind != Kind::Data {
+            held[slot] = 0;
+            continue;
+        }
+        held[slot] += b.len;
+        let Some(msg) = &b.msg else { continue }; // a part: more follows
+        if msg["type"] == "data"
+            && let Some(seen) = msg["seen"].as_u64()
+            && held[slot] != seen
+        {
+            let name = msg["name"].as_str().unwrap_or("?").to_string();
+            found.push((i, name, held[slot], seen));
+        }
+        held[slot] = 0;
+    }
+    found
+}
+
 /// Filler for file contents the recording does not hold.
 const FILLER: &[u8] = b"scptrace replay: synthetic contents\n";
 
@@ -872,6 +899,13 @@ fn render_report(rec: &Recording, cmd: &Command, live: &Live, o: &Outcome) -> St
             o.counted
         );
     }
+    for (i, name, held, size) in short_data(rec) {
+        let _ = writeln!(
+            r,
+            "note: line {}: the data lines of \"{name}\" hold {held} B, its annotation says {size} B: the transcript lacks bytes that passed (or was edited); replay sends what it holds",
+            rec.lines[i].no
+        );
+    }
     if let Some(i) = o.in_closed_at {
         let _ = writeln!(
             r,
@@ -1290,5 +1324,28 @@ mod tests {
             cut_messages(b"\0\x01scp: x\n\0tail"),
             vec![&b"\0"[..], b"\x01scp: x\n", b"\0", b"tail"]
         );
+    }
+
+    #[test]
+    fn data_lines_short_of_their_annotation_are_found() {
+        let text = "I: C0644 6 a\\n\n\
+                    I: abc\t# data, more follows\n\
+                    I: d\t# data of \"a\", 6 B\n\
+                    I: C0644 2 b\\n\n\
+                    I: xy\t# data of \"b\", 2 B\n";
+        let lines = crate::transcript::parse::parse_text(text.as_bytes())
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| Line {
+                no: i as u64 + 1,
+                event: p.event,
+            })
+            .collect();
+        let rec = Recording {
+            name: "t".into(),
+            lines,
+        };
+        assert_eq!(short_data(&rec), vec![(2, "a".to_string(), 4, 6)]);
     }
 }
