@@ -154,6 +154,9 @@ struct Case {
     /// Violations `scptrace check` must report in each transcript, as
     /// substrings of its output; none means it must find none.
     violations: &'static [&'static str],
+    /// How the transcript's invocation line starts: the real scp's path,
+    /// except under `forced`, which records the original command.
+    invocation: &'static str,
 }
 
 impl Case {
@@ -168,6 +171,7 @@ impl Case {
             transcripts: 1,
             server_exit: Some(0),
             violations: &[],
+            invocation: "/usr/bin/scp ",
         }
     }
     fn mtimes(mut self) -> Case {
@@ -394,7 +398,7 @@ fn compare(sshd: &Sshd, case: &Case) -> Result<Vec<Transcript>, Skip> {
 fn check_transcript(t: &Transcript, case: &Case) {
     let what = format!("{}: {}", case.name, t.path.display());
     let inv = t.invocation();
-    assert!(inv.starts_with("/usr/bin/scp "), "{what}: invocation {inv}");
+    assert!(inv.starts_with(case.invocation), "{what}: invocation {inv}");
     assert!(
         inv.split(' ')
             .any(|a| a.starts_with('-') && !a.starts_with("--") && (a.contains('t') || a.contains('f'))),
@@ -644,4 +648,50 @@ fn curl_plain_vs_traced() {
         .server_exit(1)
         .violations(&["missing-reply"]),
     ]);
+}
+
+/// `scptrace forced` as the key's `command="…"` in authorized_keys: a shell
+/// command runs untraced, exactly as without it; an scp upload and download
+/// are traced, and the files arrive.
+#[test]
+fn forced_command_through_authorized_keys() {
+    let opts = SshdOpts {
+        key_options: Some(format!("command=\"{} forced\"", util::bin().display())),
+        ..SshdOpts::default()
+    };
+    let sshd = or_skip!(Sshd::start(opts));
+
+    let shell = sshd.ssh("echo hello; echo $SSH_ORIGINAL_COMMAND >&2; exit 3");
+    assert_eq!(shell.status.code(), Some(3), "{}", shell.stderr_text());
+    assert_eq!(String::from_utf8_lossy(&shell.stdout), "hello\n");
+    assert_eq!(
+        shell.stderr_text(),
+        "echo hello; echo $SSH_ORIGINAL_COMMAND >&2; exit 3\n"
+    );
+    assert!(sshd.transcripts().is_empty(), "a shell command was traced");
+
+    let root = sshd.work().join("forced");
+    fs::create_dir(&root).unwrap();
+    one_file(&root);
+    let up = sshd.openssh_scp(&scp_args(&sshd, &root, &["src/one.bin", "@dst/"]));
+    assert_clean(&up, "forced upload");
+    assert_eq!(
+        fs::read(root.join("dst/one.bin")).unwrap(),
+        fs::read(root.join("src/one.bin")).unwrap()
+    );
+    let down = sshd.openssh_scp(&scp_args(&sshd, &root, &["@dst/one.bin", "back.bin"]));
+    assert_clean(&down, "forced download");
+    assert_eq!(
+        fs::read(root.join("back.bin")).unwrap(),
+        fs::read(root.join("src/one.bin")).unwrap()
+    );
+
+    let transcripts = sshd.transcripts();
+    assert_eq!(transcripts.len(), 2, "{transcripts:?}\n{}", sshd.log());
+    let mut case = Case::new("forced", one_file, "dst", openssh(&[]));
+    // The original command, as the shell will run it.
+    case.invocation = "scp -";
+    for p in &transcripts {
+        check_transcript(&Transcript::read(p), &case);
+    }
 }
