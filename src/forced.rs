@@ -35,9 +35,12 @@ use crate::session::{self, Output, Target};
 Reads SSH_ORIGINAL_COMMAND. A legacy scp server command (scp … -t/-f …) runs through the
 user's shell, so globs and ~ expand as without scptrace, with its stdio traced into the log
 directory. Anything else (a login, a shell command, sftp) runs untraced, as sshd would
-have run it. In sshd_config:   ForceCommand /usr/local/bin/scptrace forced
-In authorized_keys:            command=\"/usr/local/bin/scptrace forced\" ssh-ed25519 AAAA…
-(`scptrace install --authorized-key` writes the latter.)")]
+have run it.
+
+In sshd_config:       ForceCommand /usr/local/bin/scptrace forced
+In authorized_keys:   command=\"/usr/local/bin/scptrace forced\" ssh-ed25519 AAAA…
+                      (`scptrace install --authorized-key` writes this one)
+See docs/deploying.md.")]
 pub struct ForcedArgs {
     #[command(flatten)]
     pub trace: TraceOpts,
