@@ -17,7 +17,7 @@ use clap::Args;
 
 use crate::config::{ColorWhen, Flags, Settings};
 use crate::scp::{self, Decoder};
-use crate::show::{ReadError, clean, read_transcript};
+use crate::show::{ReadError, clean, display_name, read_transcript};
 use crate::style::Styles;
 use crate::transcript::parse::violation_name;
 use crate::transcript::{Entry, Kind, Stream};
@@ -25,7 +25,7 @@ use crate::transcript::{Entry, Kind, Stream};
 /// Decode transcripts and list protocol violations; exit 1 if any
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Transcript files, text or JSON Lines
+    /// Transcript files, text or JSON Lines; `-` for standard input
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// When to colour the output [env: SCPTRACE_COLOR] [default: auto]
@@ -163,7 +163,7 @@ pub fn run(args: CheckArgs) -> Result<i32> {
                     let name = violation_name(v).unwrap_or_default();
                     let line = format!(
                         "{} {}{}{}\n",
-                        st.label.style(clean(&format!("{}:", path.display()))),
+                        st.label.style(clean(&format!("{}:", display_name(path)))),
                         st.problem.style("!! "),
                         st.violation.style(name),
                         st.problem.style(clean(&v[name.len()..])),

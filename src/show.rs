@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -28,7 +28,7 @@ use crate::transcript::{Entry, Event, Kind, Stream, jsonl};
 /// Render saved transcripts: colour, filters, text or JSON Lines, summaries
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Transcript files, text or JSON Lines (detected from the first line)
+    /// Transcript files, text or JSON Lines (detected from the first line); `-` for standard input
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Output form: text lines, or JSON Lines (converts either way, losslessly)
@@ -92,7 +92,7 @@ pub(crate) enum ReadError {
 impl ReadError {
     /// Prints the error as `scptrace: FILE[:LINE]: reason`.
     pub(crate) fn report(&self, path: &Path) {
-        let path = path.display();
+        let path = display_name(path);
         match self {
             ReadError::Io(e) => eprintln!("scptrace: {path}: {e}"),
             ReadError::Parse(e) => eprintln!("scptrace: {path}:{}: {}", e.line, e.reason),
@@ -101,15 +101,33 @@ impl ReadError {
     }
 }
 
-/// Reads a transcript file, text or JSON Lines, calling `each` for every event
+/// `-` stands for standard input.
+pub(crate) fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// How a transcript file is named in messages.
+pub(crate) fn display_name(path: &Path) -> String {
+    if is_stdin(path) {
+        "(standard input)".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Reads a transcript file (`-`: standard input), text or JSON Lines, calling `each` for every event
 /// in order. JSON Lines is recognised by a first non-empty line starting
 /// with `{`. An error from `each` is an output error.
 pub(crate) fn read_transcript(
     path: &Path,
     mut each: impl FnMut(Parsed) -> io::Result<()>,
 ) -> Result<(), ReadError> {
-    let file = File::open(path).map_err(ReadError::Io)?;
-    let mut r = BufReader::with_capacity(64 * 1024, file);
+    let input: Box<dyn Read> = if is_stdin(path) {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(File::open(path).map_err(ReadError::Io)?)
+    };
+    let mut r = BufReader::with_capacity(64 * 1024, input);
     let mut buf = Vec::with_capacity(256);
     let mut text = Parser::new();
     let mut json: Option<bool> = None;
@@ -159,7 +177,7 @@ pub fn run(args: ShowArgs) -> Result<i32> {
         } else {
             if many && args.format == Format::Text && !args.violations {
                 let gap = if i > 0 { "\n" } else { "" };
-                let heading = format!("==> {} <==", path.display());
+                let heading = format!("==> {} <==", display_name(path));
                 writeln!(out, "{gap}{}", styles.label.style(clean(&heading))).map_err(ReadError::Output)
             } else {
                 Ok(())
@@ -218,7 +236,7 @@ fn show_one(
             }
             Format::Text => {
                 if args.violations && many {
-                    let name = format!("{}: ", path.display());
+                    let name = format!("{}: ", display_name(path));
                     let _ = write!(line, "{}", styles.label.style(clean(&name)));
                 }
                 render_styled(&p.event, timed, styles, &mut scratch, &mut line);
@@ -330,13 +348,15 @@ pub(crate) fn render_styled(ev: &Event, timed: bool, st: &Styles, scratch: &mut 
 }
 
 /// Writes escaped bytes with the escape sequences (`\0`, `\n`, `\xNN`, …) in
-/// their own style, the literal runs unstyled.
+/// their own style (a run of them as one span), the literal runs unstyled.
 fn styled_escaped(escaped: &[u8], st: &Styles, line: &mut Vec<u8>) {
     let mut i = 0;
     while i < escaped.len() {
         let start = i;
         if escaped[i] == b'\\' {
-            i += if escaped.get(i + 1) == Some(&b'x') { 4 } else { 2 };
+            while i < escaped.len() && escaped[i] == b'\\' {
+                i += if escaped.get(i + 1) == Some(&b'x') { 4 } else { 2 };
+            }
             i = i.min(escaped.len());
             // Escaped text is ASCII.
             let seq = std::str::from_utf8(&escaped[start..i]).unwrap_or_default();
@@ -513,6 +533,9 @@ impl Summary {
             return Some((t, "timestamps"));
         }
         let start = parse_rfc3339(self.headers.get("start")?)?;
+        if is_stdin(path) {
+            return None;
+        }
         let mtime = std::fs::metadata(path).ok()?.modified().ok()?;
         let end = mtime.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
         // File times come from a coarse clock (a few ms behind the one the
@@ -583,7 +606,7 @@ fn summary_json(path: &Path, s: &Summary) -> String {
     let flows = s.flows();
     let duration = s.duration(path);
     let v = json!({
-        "file": path.display().to_string(),
+        "file": display_name(path),
         "command": s.invocation,
         "start": s.headers.get("start"),
         "host": s.headers.get("host"),
@@ -639,10 +662,7 @@ fn summary_text(path: &Path, s: &Summary, st: &Styles) -> String {
             clean(value)
         ));
     };
-    o.push_str(&format!(
-        "{}\n",
-        st.label.style(clean(&path.display().to_string()))
-    ));
+    o.push_str(&format!("{}\n", st.label.style(clean(&display_name(path)))));
     row(
         &mut o,
         "command",
@@ -791,6 +811,29 @@ mod tests {
             render_styled(&p.event, false, &Styles::plain(), &mut Vec::new(), &mut styled);
             assert_eq!(styled, line);
         }
+    }
+
+    #[test]
+    fn every_byte_renders_plain_as_the_text_form() {
+        let all: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+        let ev = Event {
+            t: 1.5,
+            entry: Entry::Bytes(crate::transcript::Bytes {
+                stream: Stream::In,
+                len: all.len() as u64,
+                bytes: all,
+                kind: Kind::Raw,
+                note: Some("x".into()),
+                msg: None,
+            }),
+        };
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        text::render(&ev, true, &mut want);
+        render_styled(&ev, true, &Styles::plain(), &mut Vec::new(), &mut got);
+        assert_eq!(got, want);
+        let mut colored = Vec::new();
+        render_styled(&ev, true, &Styles::colored(), &mut Vec::new(), &mut colored);
+        assert_only_our_escapes(&colored);
     }
 
     /// Every ESC in the coloured output belongs to one of our own styles.

@@ -389,6 +389,39 @@ O: \\x02scp: error: unexpected filename: ../a\\n\t# error: scp: error: unexpecte
 }
 
 #[test]
+fn standard_input() {
+    let d = sandbox();
+    let log = clean_upload(d.path(), "t.log", &[]);
+    let run = |args: &[&str], input: Vec<u8>| {
+        let mut child = Command::new(bin())
+            .args(args)
+            .env("XDG_CONFIG_HOME", d.path().join("no-config"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        thread::spawn(move || stdin.write_all(&input));
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
+        rx.recv_timeout(DEADLINE).expect("scptrace ended")
+    };
+    let text = fs::read(&log).unwrap();
+    let o = run(&["show", "-"], text.clone());
+    assert_eq!((o.status.code(), o.stdout), (Some(0), text.clone()));
+    let o = run(&["check", "-"], text);
+    assert_eq!(o.status.code(), Some(0));
+    let o = run(&["check", "-"], b"O: \\q\n".to_vec());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with("scptrace: (standard input):1: "),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn malformed_or_missing_files_exit_2() {
     let d = sandbox();
     let bad = d.path().join("bad.log");
