@@ -452,7 +452,11 @@ impl Plan {
 // ---- the recorder ----
 
 pub fn run(args: RecordArgs) -> Result<i32> {
-    let flags = args.trace.flags();
+    let mut flags = args.trace.flags();
+    // The legs read paths where the client runs them: make them absolute.
+    if let Some(d) = flags.log_dir.take() {
+        flags.log_dir = Some(std::path::absolute(&d).unwrap_or(d));
+    }
     let output = match &args.trace.output {
         Some(p) if p.as_os_str() == "-" => PlanOutput::Stderr,
         Some(p) => PlanOutput::File(std::path::absolute(p).unwrap_or_else(|_| p.clone())),
