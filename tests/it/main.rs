@@ -2,3 +2,5 @@
 
 mod deploy;
 mod show;
+mod tap;
+mod util;
