@@ -228,6 +228,7 @@ pub fn run(args: ForcedArgs) -> Result<i32> {
                 args: vec!["-c".into(), cmd.clone()],
                 scp: Some(opts),
                 shown: Some(cmd.to_string_lossy().into_owned()),
+                notes: vec!["run through the user's shell, as sshd would have run it".into()],
             };
             let output = args.trace.output.clone().map_or(Output::LogDir, Output::File);
             match session::run_traced(target, &settings, output)? {}

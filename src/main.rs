@@ -49,6 +49,7 @@ fn run_standin(argv0: OsString, args: Vec<OsString>) -> Result<i32> {
         args,
         scp: Some(opts),
         shown: None,
+        notes: Vec::new(),
     };
     match session::run_traced(target, &settings, Output::LogDir)? {}
 }
@@ -69,6 +70,7 @@ fn run_cli(cli: Cli) -> Result<i32> {
                 args,
                 scp: scp_opts,
                 shown: None,
+                notes: Vec::new(),
             };
             let output = a.trace.output.map(Output::File).unwrap_or(Output::LogDir);
             match session::run_traced(target, &settings, output)? {}

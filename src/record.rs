@@ -637,6 +637,10 @@ pub fn run_as_ssh(dir: OsString, argv: &[OsString]) -> Result<i32> {
         args,
         scp: opts,
         shown,
+        notes: vec![
+            "scp gave this ssh program one socketpair as stdin and stdout; ssh's stderr is relayed as E:"
+                .into(),
+        ],
     };
     match session::run_traced(target, &settings, output)? {}
 }

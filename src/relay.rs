@@ -192,8 +192,8 @@ pub fn relay(mut sp: Spawned, signals: &SignalPipe, tracer: &mut Tracer) -> io::
         // Move bytes until nothing moves; readiness flags persist until EAGAIN.
         loop {
             let mut progress = false;
-            for i in 0..flows.len() {
-                progress |= pump(&mut flows[i], &poll, tracer);
+            for f in flows.iter_mut() {
+                progress |= pump(f, &poll, tracer);
             }
             if flows[2].src_eof && flows[2].src.open && (flows[1].src_eof || status.is_some()) {
                 // The child's stderr ended. When a process exits, the kernel
@@ -212,7 +212,7 @@ pub fn relay(mut sp: Spawned, signals: &SignalPipe, tracer: &mut Tracer) -> io::
             break;
         }
         tracer.flush_if_due();
-        let busy = flows.iter().any(|f| has_unpollable_work(f));
+        let busy = flows.iter().any(has_unpollable_work);
         let timeout = if busy {
             Some(Duration::ZERO)
         } else if tracer.wants_flush() {

@@ -1,12 +1,12 @@
 //! One traced run: open the transcript, spawn the program, relay, and end
 //! the way the program ended. Shared by `run`, the `scp` stand-in and `forced`.
 
-use std::ffi::OsString;
 use std::cell::Cell;
+use std::ffi::OsString;
 use std::io::{BufWriter, Write};
-use std::rc::Rc;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use anyhow::Result;
 
@@ -32,6 +32,8 @@ pub struct Target {
     /// The invocation line's text when it is not `program args…` (e.g. the
     /// remote command of an ssh leg in `record`).
     pub shown: Option<String>,
+    /// `>>>` lines written right after the invocation (how the streams were set up).
+    pub notes: Vec<String>,
 }
 
 /// Where the transcript goes.
@@ -69,7 +71,10 @@ fn open_sink(
             (p.display().to_string(), f)
         }
     };
-    let w = Counting { inner: BufWriter::with_capacity(LOG_BUF, file), written: written.clone() };
+    let w = Counting {
+        inner: BufWriter::with_capacity(LOG_BUF, file),
+        written: written.clone(),
+    };
     Ok((
         label,
         make_writer(settings.format.value, settings.timestamps.value, w),
@@ -97,7 +102,11 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
         .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())
         .unwrap_or_else(|| "trace".into());
     if matches!(output, Output::LogDir) && (settings.keep.value > 0 || settings.keep_days.value > 0) {
-        logdir::prune(&settings.log_dir.value, settings.keep.value, settings.keep_days.value);
+        logdir::prune(
+            &settings.log_dir.value,
+            settings.keep.value,
+            settings.keep_days.value,
+        );
     }
     let written = Rc::new(Cell::new(0));
     let mut tracer = match open_sink(settings, &output, &start, &tag, &written) {
@@ -134,6 +143,9 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
         transcript::shell_join(&argv.iter().map(|a| a.as_bytes()).collect::<Vec<_>>())
     });
     tracer.invocation(shown);
+    for note in &target.notes {
+        tracer.note(note.clone());
+    }
 
     let spawned = match child::spawn(&target.program, &target.argv0, &target.args) {
         Ok(s) => s,

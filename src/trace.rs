@@ -150,7 +150,10 @@ impl Tracer {
 
     fn write_entry(&mut self, entry: Entry) {
         let Some(sink) = self.sink.as_mut() else { return };
-        let ev = Event { t: self.start.elapsed().as_secs_f64(), entry };
+        let ev = Event {
+            t: self.start.elapsed().as_secs_f64(),
+            entry,
+        };
         if let Err(e) = sink.event(&ev) {
             self.fail(e);
         } else {
@@ -166,7 +169,13 @@ impl Tracer {
             return;
         }
         let hard = max.saturating_add((max / 4).max(1 << 20));
-        self.cap = Some(Cap { written, soft: max, hard, quiet: false, truncated: false });
+        self.cap = Some(Cap {
+            written,
+            soft: max,
+            hard,
+            quiet: false,
+            truncated: false,
+        });
     }
 
     fn fail(&mut self, e: std::io::Error) {
@@ -177,7 +186,10 @@ impl Tracer {
                 entry: Entry::Problem(format!("transcript truncated: writing it failed: {e}")),
             };
             let _ = sink.event(&ev).and_then(|()| sink.flush());
-            warn(&format!("cannot write transcript {}: {e}; the transfer goes on untraced", self.label));
+            warn(&format!(
+                "cannot write transcript {}: {e}; the transfer goes on untraced",
+                self.label
+            ));
         }
     }
 
@@ -292,21 +304,30 @@ impl Tracer {
     }
 
     /// Adds bytes `from..to` of the current input to the pending frame.
-    fn take(&mut self, dir: Dir, data: Option<&[u8]>, from: usize, to: usize) {
-        if to <= from {
-            return;
-        }
-        let limit = self.shown_limit(dir);
-        let p = &mut self.pending[dir as usize];
-        p.len += (to - from) as u64;
-        if let Some(data) = data {
+    fn take(&mut self, dir: Dir, data: Option<&[u8]>, mut from: usize, to: usize) {
+        while from < to {
+            let full = self.pending[dir as usize].data && self.data_mode == DataMode::Full;
+            if full && self.pending[dir as usize].shown.len() >= MAX_SHOWN {
+                // --data full: a long file becomes several lines, each at most
+                // MAX_SHOWN bytes, so memory stays bounded. A part is written
+                // only once more bytes follow, so the last line is never empty.
+                self.emit_data_part(dir);
+            }
+            let limit = self.shown_limit(dir);
+            let p = &mut self.pending[dir as usize];
             let room = limit.saturating_sub(p.shown.len());
-            let slice = &data[from..to];
-            p.shown.extend_from_slice(&slice[..slice.len().min(room)]);
-        }
-        if p.data && self.data_mode == DataMode::Full && p.shown.len() >= MAX_SHOWN {
-            // --data full: a long file becomes several lines; memory stays bounded.
-            self.emit_data_part(dir);
+            // In full mode take only what fits this line; the loop does the rest.
+            let n = if full && data.is_some() {
+                (to - from).min(room.max(1))
+            } else {
+                to - from
+            };
+            p.len += n as u64;
+            if let Some(data) = data {
+                let slice = &data[from..from + n];
+                p.shown.extend_from_slice(&slice[..n.min(room)]);
+            }
+            from += n;
         }
     }
 
