@@ -48,7 +48,7 @@ pub struct ShowArgs {
     pub violations: bool,
     /// Summarise each transcript instead: files, bytes, directories, warnings,
     /// errors, violations, duration, exit status
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["stream", "violations", "timestamps"])]
     pub summary: bool,
 }
 
