@@ -61,6 +61,11 @@ fn stderr(o: &Output) -> String {
 /// client does: wait for scp's `\0`, send the record, wait, send the data and
 /// its `\0`, wait, close. Returns the transcript's path.
 fn traced_upload(dir: &Path, name: &str, extra: &[&str], record: &[u8]) -> PathBuf {
+    traced_upload_of(dir, name, extra, record, b"file a file a file a\n")
+}
+
+/// [`traced_upload`] of a file `a` with the given contents.
+fn traced_upload_of(dir: &Path, name: &str, extra: &[&str], record: &[u8], data: &[u8]) -> PathBuf {
     let dst = dir.join("dst");
     fs::create_dir_all(&dst).unwrap();
     let log = dir.join(name);
@@ -93,7 +98,8 @@ fn traced_upload(dir: &Path, name: &str, extra: &[&str], record: &[u8]) -> PathB
     input.write_all(record).unwrap();
     let accepted = reply() == 0;
     if accepted {
-        input.write_all(b"file a file a file a\n\0").unwrap();
+        input.write_all(data).unwrap();
+        input.write_all(b"\0").unwrap();
         assert_eq!(reply(), 0, "scp's \\0 after the data");
     }
     drop(input);
@@ -102,7 +108,7 @@ fn traced_upload(dir: &Path, name: &str, extra: &[&str], record: &[u8]) -> PathB
     let status = rx.recv_timeout(DEADLINE).expect("scptrace run ended");
     if accepted {
         assert!(status.success(), "{status:?}");
-        assert_eq!(fs::read(dst.join("a")).unwrap(), b"file a file a file a\n");
+        assert_eq!(fs::read(dst.join("a")).unwrap(), data);
     }
     log
 }
@@ -203,6 +209,72 @@ fn jsonl_conversion_is_lossless_both_ways() {
         );
         assert_eq!(stdout(&o), jsonl, "{name}: jsonl → jsonl");
     }
+}
+
+/// `--data full` splits a long file into several data lines; they read back
+/// as data and convert both ways like any other.
+#[test]
+fn full_data_in_parts() {
+    let d = sandbox();
+    let data: Vec<u8> = (0..150_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let log = traced_upload_of(
+        d.path(),
+        "full.log",
+        &["--data", "full"],
+        b"C0644 150000 a\n",
+        &data,
+    );
+    let o = scptrace(&["show", "--format", "jsonl", log.to_str().unwrap()], d.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let jsonl = stdout(&o);
+    let data_lines: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == "data")
+        .collect();
+    assert!(data_lines.len() >= 3, "{} data lines", data_lines.len());
+    let total: u64 = data_lines.iter().map(|v| v["len"].as_u64().unwrap()).sum();
+    assert_eq!(total, 150_000, "the parts add up to the file");
+    let shown: Vec<u8> = data_lines
+        .iter()
+        .flat_map(|v| unescape(v["bytes"].as_str().unwrap()))
+        .collect();
+    assert_eq!(shown, data, "--data full shows every byte");
+    let json_path = d.path().join("full.jsonl");
+    fs::write(&json_path, &jsonl).unwrap();
+    let o = scptrace(&["show", json_path.to_str().unwrap()], d.path());
+    assert_eq!(stdout(&o), fs::read_to_string(&log).unwrap());
+    let o = scptrace(&["show", "--summary", log.to_str().unwrap()], d.path());
+    assert!(stdout(&o).contains("1 file, 150000 B of data"), "{}", stdout(&o));
+    let o = scptrace(&["check", log.to_str().unwrap()], d.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+/// The transcript escaping reversed (design §3), for the tests' own checks.
+fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let (mut out, mut i) = (Vec::new(), 0);
+    while i < b.len() {
+        if b[i] != b'\\' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        match b[i + 1] {
+            b'0' => out.push(0),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'\\' => out.push(b'\\'),
+            b'x' => {
+                out.push(u8::from_str_radix(&s[i + 2..i + 4], 16).unwrap());
+                i += 2;
+            }
+            c => panic!("bad escape {c}"),
+        }
+        i += 2;
+    }
+    out
 }
 
 #[test]
