@@ -98,36 +98,46 @@ fi
 
 # --- Python venv --------------------------------------------------------------
 
+# The machine's own python3 first (a pyenv shim may vanish or change version).
 python=
-for candidate in python3 /usr/bin/python3; do
+for candidate in /usr/bin/python3 python3; do
     if command -v "$candidate" >/dev/null && "$candidate" -c 'import venv, ensurepip' 2>/dev/null; then
         python=$(command -v "$candidate")
         break
     fi
 done
 
+# What the venv was made from: the requirements and the interpreter.
+stamp() { cat "$requirements"; printf '# python: %s\n' "$python"; }
+
 venv_ok() {
     [[ -x $venv/bin/python ]] &&
-        cmp -s "$requirements" "$venv/requirements.installed" &&
+        stamp | cmp -s - "$venv/requirements.installed" &&
         "$venv/bin/python" -c 'import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in ("paramiko", "scp", "asyncssh")))' 2>/dev/null
 }
 
+make_venv() {
+    # Only ever remove a directory that is a venv.
+    if [[ -e $venv && ! -e $venv/pyvenv.cfg ]] && [[ -n $(ls -A "$venv" 2>/dev/null) ]]; then
+        echo "test-deps: $venv exists and is not a venv; not touching it" >&2
+        return 1
+    fi
+    rm -rf "$venv" && mkdir -p "$(dirname "$venv")" &&
+        "$python" -m venv "$venv" &&
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements" &&
+        stamp >"$venv/requirements.installed"
+}
+
 missing_py=
-if ! venv_ok; then
-    if [[ -z $python ]]; then
-        missing_py="python3 with venv"
+if [[ -z $python ]]; then
+    venv_ok || missing_py="python3 with venv"
+elif ! venv_ok; then
+    say "creating $venv (paramiko, scp, asyncssh)"
+    if make_venv; then
+        say "installed $("$venv/bin/python" -m pip freeze 2>/dev/null |
+            grep -iE '^(paramiko|scp|asyncssh)==' | tr '\n' ' ')into $venv"
     else
-        say "creating $venv (paramiko, scp, asyncssh)"
-        rm -rf "$venv"
-        mkdir -p "$(dirname "$venv")"
-        "$python" -m venv "$venv"
-        if "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements"; then
-            cp "$requirements" "$venv/requirements.installed"
-            say "installed $("$venv/bin/python" -m pip freeze 2>/dev/null |
-                grep -iE '^(paramiko|scp|asyncssh)==' | tr '\n' ' ')into $venv"
-        else
-            missing_py="python packages (pip install failed)"
-        fi
+        missing_py="python packages (venv or pip install failed)"
     fi
 fi
 
