@@ -365,6 +365,9 @@ impl Tracer {
         if p.len > shown {
             if p.data && shown == 0 {
                 note.push_str(", not shown");
+            } else if !p.data {
+                // A cut record or text: its length is not in the note otherwise.
+                note.push_str(&format!(", {} B, first {shown} shown", p.len));
             } else {
                 note.push_str(&format!(", first {shown} shown"));
             }

@@ -260,9 +260,9 @@ fn parse_bytes(stream: Stream, rest: &[u8], at: usize) -> Result<Bytes, String> 
 /// followed by the tracer's `, first N shown` or `, not shown` when the line
 /// holds only the start of the frame. Then `len` is the frame's full length
 /// where the annotation gives it (file data: SIZE of `SIZE B`, SEEN of `SEEN of
-/// SIZE B, incomplete`); a cut record or text frame does not say how long it
-/// was, and reads back as `len = shown`. Without that suffix every byte is
-/// shown and `len = shown`.
+/// SIZE B, incomplete`); a cut record or text frame says its length before
+/// the suffix (`bad record, 10000000 B, first 65536 shown`). Without a suffix
+/// every byte is shown and `len = shown`.
 ///
 /// The tracer's own annotations are understood too: `data, more follows`
 /// (a part of a long file's data under `--data full`: [`Kind::Data`], no
@@ -291,6 +291,14 @@ pub fn annotation(note: &str, shown: usize) -> (Kind, u64, Option<Msg>) {
     }
     if body == DATA_PART {
         return (Kind::Data, shown, None);
+    }
+    // A cut record or text frame: `NOTE, LEN B, first N shown`.
+    if let Some((note, len)) = body.rsplit_once(", ")
+        && let Some(len) = len.strip_suffix(" B").and_then(canonical_u64)
+        && let Some(m) = exact_msg(note)
+        && !matches!(m, Msg::Data { .. })
+    {
+        return (m.kind(), len, Some(m));
     }
     match body.strip_suffix(" B").and_then(canonical_u64) {
         Some(len) => (Kind::Text, len, None),
@@ -566,6 +574,12 @@ mod tests {
             ("E: xyz\t# 05000 B, first 3 shown", Kind::Raw, 3),
             ("I: abc\t# data, more follows", Kind::Data, 3),
             ("I: C0644 \t# bad record, first 6 shown", Kind::Record, 6),
+            (
+                "I: C0644 \t# bad record, 9000 B, first 6 shown",
+                Kind::Record,
+                9000,
+            ),
+            ("O: hello\t# text, 70000 B, first 5 shown", Kind::Text, 70000),
             ("I: \t# bad record, not shown", Kind::Record, 0),
             ("I: xyz", Kind::Raw, 3),
         ];
