@@ -20,7 +20,6 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::fs;
-use std::io::Write as _;
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::os::unix::process::CommandExt;
@@ -821,11 +820,4 @@ fn percent_encode(path: &OsStr) -> String {
         }
     }
     s
-}
-
-/// Writes `bytes` to `path` and returns the path (a small convenience).
-pub fn write_file(path: &Path, bytes: &[u8]) -> PathBuf {
-    let mut f = fs::File::create(path).unwrap();
-    f.write_all(bytes).unwrap();
-    path.to_path_buf()
 }
