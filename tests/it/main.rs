@@ -1,6 +1,10 @@
 //! The one integration test binary (style point 9): one module per area.
 
 mod deploy;
+mod e2e;
+mod record;
+mod replay;
 mod show;
+mod sshd;
 mod tap;
 mod util;
