@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -198,7 +198,9 @@ impl Pair {
             .env("LOCAL_SSH_PATH", path)
             .env("SCPTRACE_LOG_DIR", self.sb.logs())
             .env("SCPTRACE_FRAMING", "raw")
-            .env("SCPTRACE_DATA", "full");
+            .env("SCPTRACE_DATA", "full")
+            // Every byte, however big the transcript (default cap: 64 MiB).
+            .env("SCPTRACE_MAX_LOG_BYTES", "0");
         run(&mut c, Input::Null, DEADLINE)
     }
 
@@ -544,25 +546,28 @@ fn fault_real_scp_sigkilled_midway() {
     assert!(i[19..] == random_bytes(1_000_000, 3)[..i.len() - 19]);
 }
 
-#[test]
-fn fault_sigterm_to_scptrace_is_forwarded() {
+/// `sig` sent to scptrace mid-transfer is forwarded: the real scp dies of
+/// it, the transcript says so and ends with `#: -N`, and scptrace dies of
+/// the same signal.
+fn check_forwarded(sig: Signal) {
     let sb = Sandbox::new();
     let (d, child) = midway(&sb);
-    kill(Pid::from_raw(d.pid() as i32), Signal::SIGTERM).unwrap();
+    kill(Pid::from_raw(d.pid() as i32), sig).unwrap();
     // stdin stays open: its EOF would end the real scp before the signal.
     let (st, err) = d.wait();
     let t = Transcript::read(&sb.path().join("T"));
+    let not_data = t
+        .bare()
+        .iter()
+        .filter(|l| !l.starts_with("I: "))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
     assert_eq!(
         st.signal(),
-        Some(15),
-        "scptrace ended with {st:?}; stderr {:?}; transcript:\n{}",
+        Some(sig as i32),
+        "scptrace ended with {st:?}; stderr {:?}; transcript:\n{not_data}",
         String::from_utf8_lossy(&err),
-        t.bare()
-            .iter()
-            .filter(|l| !l.starts_with("I: "))
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
     );
     assert!(
         !Path::new(&format!("/proc/{child}")).exists(),
@@ -571,12 +576,26 @@ fn fault_sigterm_to_scptrace_is_forwarded() {
     assert!(
         t.bare()
             .iter()
-            .any(|l| l.starts_with(">>> ") && l.contains("SIGTERM")),
-        "no `>>>` line about SIGTERM:\n{}",
-        t.body.join("\n")
+            .any(|l| l.starts_with(">>> ") && l.contains(sig.as_str())),
+        "no `>>>` line about {sig}:\n{not_data}"
     );
-    // -15: the real scp itself died of the forwarded SIGTERM.
-    assert_eq!(t.exit(), -15, "{}", t.body.join("\n"));
+    // -N: the real scp itself died of the forwarded signal.
+    assert_eq!(t.exit(), -(sig as i32), "{not_data}");
+}
+
+#[test]
+fn fault_sigterm_to_scptrace_is_forwarded() {
+    check_forwarded(Signal::SIGTERM);
+}
+
+#[test]
+fn fault_sigint_to_scptrace_is_forwarded() {
+    check_forwarded(Signal::SIGINT);
+}
+
+#[test]
+fn fault_sighup_to_scptrace_is_forwarded() {
+    check_forwarded(Signal::SIGHUP);
 }
 
 /// Runs `scp ARGS` with stdin from `input`, plainly and through `scptrace run`.
@@ -1002,4 +1021,307 @@ fn log_files_fifty_at_once_are_distinct_and_complete() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 50, "two transcripts of one invocation");
+}
+
+/// SCPTRACE_LOG_DIR is a symlink to a private directory: not followed (the
+/// transfer goes on untraced, with one warning), nothing written behind it.
+#[test]
+fn log_dir_symlink_is_not_followed() {
+    let sb = Sandbox::new();
+    let real = sb.path().join("real");
+    fs::create_dir(&real).unwrap();
+    set_mode(&real, 0o700);
+    let link = sb.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let dialog = sb.path().join("dialog");
+    fs::write(&dialog, seed_bytes()).unwrap();
+    fs::create_dir(sb.path().join("dst")).unwrap();
+    let mut cmd = sb.command(sb.standin());
+    cmd.current_dir(sb.path())
+        .args(["-d", "-t", "dst"])
+        .env("SCPTRACE_LOG_DIR", &link);
+    let f = run(&mut cmd, Input::File(&dialog), DEADLINE);
+    f.assert_success();
+    assert_eq!(f.stdout, b"\0\0\0\0\0");
+    assert_seed_files_arrived(&sb.path().join("dst"));
+    assert_eq!(warnings(&f.stderr), 1, "{}", f.stderr_text());
+    assert!(files_in(&real).is_empty(), "wrote through the symlink");
+}
+
+// ------------------------------------------------------- relay guarantees
+
+/// The invocation line is shell-quoted so that pasting it runs the same
+/// argv (bash, for the `$'…'` form of control characters).
+#[test]
+fn invocation_line_can_be_pasted() {
+    let sb = Sandbox::new();
+    let args = [
+        "a b",
+        "it's",
+        "$HOME",
+        "back\\slash",
+        "tab\there",
+        "new\nline",
+        "",
+        "ünï",
+        "*",
+        "-t",
+        "--",
+        "\"q\"",
+        "semi;colon",
+        "~",
+    ];
+    let mut cmd = sb.command(bin());
+    cmd.current_dir(sb.path())
+        .args(["run", "-o", "T", "--", "/bin/true"])
+        .args(args);
+    run(&mut cmd, Input::Null, DEADLINE).assert_success();
+    let t = Transcript::read(&sb.path().join("T"));
+    let line = t.invocation();
+    let mut sh = sb.command("/bin/bash");
+    sh.arg("-c").arg(format!("printf '%s\\0' {line}"));
+    let f = run(&mut sh, Input::Null, DEADLINE);
+    f.assert_success();
+    let mut want = b"/bin/true\0".to_vec();
+    for a in args {
+        want.extend_from_slice(a.as_bytes());
+        want.push(0);
+    }
+    assert_eq!(escape(&f.stdout), escape(&want), "pasting {line:?}");
+}
+
+/// The header names this run: its pid, this host, a UTC start time.
+#[test]
+fn header_describes_the_run() {
+    let sb = Sandbox::new();
+    fs::create_dir(sb.path().join("dst")).unwrap();
+    let mut cmd = sb.command(bin());
+    cmd.current_dir(sb.path())
+        .args(["run", "-o", "T", "--", "scp", "-d", "-t", "dst"]);
+    let mut d = Dialog::start(&mut cmd);
+    let pid = d.pid();
+    seed_dialog(&mut d);
+    let (st, _) = d.finish();
+    assert!(st.success());
+    let t = Transcript::read(&sb.path().join("T"));
+    assert_eq!(t.header("pid"), Some(pid.to_string().as_str()));
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(t.header("host"), Some(host.trim()));
+    let start = t.header("start").unwrap();
+    let b = start.as_bytes();
+    let shape_ok = b.len() >= 20
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b'T',
+            13 | 16 => c == b':',
+            19 => c == b'.' || c == b'Z',
+            _ if i == b.len() - 1 => c == b'Z',
+            _ => c.is_ascii_digit(),
+        });
+    assert!(shape_ok, "start {start:?} is not RFC 3339 UTC");
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let year: u64 = start[..4].parse().unwrap();
+    let this_year = 1970 + now / 31_556_952;
+    assert!(year.abs_diff(this_year) <= 1, "start {start:?}");
+}
+
+/// stdin and stdout are one socket (as sshd and `scp -S` give them): when
+/// the program closes its stdout, the peer must see EOF while the program
+/// still reads stdin, so scptrace must shutdown(SHUT_WR) the socket.
+#[test]
+fn socket_stdout_is_shut_down_when_the_child_closes_stdout() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let sb = Sandbox::new();
+    let (mut peer, ours) = UnixStream::pair().unwrap();
+    let mut child = {
+        let mut cmd = sb.command(bin());
+        cmd.current_dir(sb.path())
+            .args(["run", "--framing", "raw", "-o", "T", "--", "/bin/sh", "-c"])
+            .arg("printf hi; exec 1>&-; cat > got")
+            .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+                ours.try_clone().unwrap(),
+            )))
+            .stdout(std::process::Stdio::from(std::os::fd::OwnedFd::from(ours)))
+            .stderr(std::process::Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        cmd.spawn().unwrap()
+        // cmd, and with it our copies of scptrace's end, dropped here
+    };
+    peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let r = peer.read_to_end(&mut got);
+    if r.is_err() {
+        kill_group(child.id());
+        let _ = child.wait();
+        panic!("no EOF on the socket after the child closed its stdout: {r:?}, got {got:?}");
+    }
+    assert_eq!(got, b"hi");
+    peer.write_all(b"bye").unwrap();
+    peer.shutdown(std::net::Shutdown::Write).unwrap();
+    let st = wait_deadline(&mut child, DEADLINE, &"scptrace run -- sh");
+    assert!(st.success(), "{st:?}");
+    assert_eq!(fs::read(sb.path().join("got")).unwrap(), b"bye");
+    let t = Transcript::read(&sb.path().join("T"));
+    assert_eq!(t.stream('O'), b"hi");
+    assert_eq!(t.stream('I'), b"bye");
+}
+
+/// scptrace makes its stdio non-blocking for the event loop; the open file
+/// descriptions are shared with whoever gave them, so their flags must be
+/// as before once it has exited.
+#[test]
+fn nonblock_flags_restored_on_shared_stdio() {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    use std::io::{Read, Write};
+    let sb = Sandbox::new();
+    // O_CLOEXEC: no other process (of this test binary's parallel tests, or
+    // scptrace itself) may inherit a write end and hold EOF back.
+    let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+    let (in_r, in_w) = pipe();
+    let (out_r, out_w) = pipe();
+    let (err_r, err_w) = pipe();
+    let keep = [
+        in_r.try_clone().unwrap(),
+        out_w.try_clone().unwrap(),
+        err_w.try_clone().unwrap(),
+    ];
+    let mut child = {
+        let mut cmd = sb.command(bin());
+        cmd.current_dir(sb.path())
+            .args(["run", "-o", "T", "--", "/bin/sh", "-c", "cat; echo done >&2"])
+            .stdin(std::process::Stdio::from(in_r))
+            .stdout(std::process::Stdio::from(out_w))
+            .stderr(std::process::Stdio::from(err_w));
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        cmd.spawn().unwrap()
+    };
+    let mut w = fs::File::from(in_w);
+    w.write_all(b"through\n").unwrap();
+    drop(w);
+    let st = wait_deadline(&mut child, DEADLINE, &"scptrace run -- cat");
+    assert!(st.success(), "{st:?}");
+    let left: Vec<&str> = keep
+        .iter()
+        .zip(["stdin", "stdout", "stderr"])
+        .filter(|(fd, _)| {
+            let fl = OFlag::from_bits_truncate(fcntl(*fd, FcntlArg::F_GETFL).unwrap());
+            fl.contains(OFlag::O_NONBLOCK)
+        })
+        .map(|(_, name)| name)
+        .collect();
+    assert!(left.is_empty(), "left O_NONBLOCK on the shared {left:?}");
+    drop(keep);
+    let mut out = Vec::new();
+    fs::File::from(out_r).read_to_end(&mut out).unwrap();
+    assert_eq!(out, b"through\n");
+    let mut err = Vec::new();
+    fs::File::from(err_r).read_to_end(&mut err).unwrap();
+    assert_eq!(err, b"done\n");
+}
+
+/// VmRSS of a process in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let l = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    l.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A reader that stops reading: scptrace stops reading its source instead
+/// of buffering (the writer blocks), and its memory stays small.
+#[test]
+fn backpressure_bounded_memory() {
+    use std::io::{Read, Write};
+    let sb = Sandbox::new();
+    const N: usize = 64 << 20;
+    let data = random_bytes(N, 64);
+    let mut cmd = sb.command(bin());
+    cmd.current_dir(sb.path())
+        .args(["run", "-o", "/dev/null", "--", "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn({
+        let data = data.clone();
+        move || {
+            let r = stdin.write_all(&data);
+            let _ = tx.send(());
+            r
+        }
+    });
+    let mut peak = 0;
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        peak = peak.max(rss_kib(pid).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let blocked = rx.try_recv().is_err();
+    let mut out = Vec::with_capacity(N);
+    let reader = std::thread::spawn({
+        let mut stdout = child.stdout.take().unwrap();
+        move || {
+            stdout.read_to_end(&mut out).unwrap();
+            out
+        }
+    });
+    writer.join().unwrap().unwrap();
+    let out = reader.join().unwrap();
+    let st = wait_deadline(&mut child, DEADLINE, &"scptrace run -- cat");
+    assert!(st.success());
+    assert!(out == data, "cat through scptrace changed the bytes");
+    assert!(
+        blocked,
+        "64 MiB went in while nobody read: buffered, not back-pressured"
+    );
+    assert!(peak > 0 && peak < 32 * 1024, "scptrace VmRSS {peak} KiB");
+}
+
+/// The same for a terminal, as when `scptrace run -- scp -t DIR` is typed at
+/// a shell and ended with ^D: the terminal must not stay non-blocking.
+#[test]
+fn nonblock_flags_restored_on_tty() {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    use std::io::{Read, Write};
+    let sb = Sandbox::new();
+    let pty = nix::pty::openpty(None, None).unwrap();
+    for fd in [&pty.master, &pty.slave] {
+        // Keep them out of processes other tests start meanwhile.
+        fcntl(fd, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)).unwrap();
+    }
+    let keep = pty.slave.try_clone().unwrap();
+    let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+    let mut child = {
+        let mut cmd = sb.command(bin());
+        cmd.current_dir(sb.path())
+            .args(["run", "-o", "T", "--", "cat"])
+            .stdin(std::process::Stdio::from(pty.slave))
+            .stdout(std::process::Stdio::from(out_w))
+            .stderr(std::process::Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        cmd.spawn().unwrap()
+    };
+    let mut master = fs::File::from(pty.master);
+    master.write_all(b"typed\n").unwrap();
+    // ^D at the start of a line: EOF for the reader of the terminal.
+    std::thread::sleep(Duration::from_millis(200));
+    master.write_all(b"\x04").unwrap();
+    let st = wait_deadline(&mut child, Duration::from_secs(20), &"scptrace run -- cat");
+    assert!(st.success(), "{st:?}");
+    let fl = OFlag::from_bits_truncate(fcntl(&keep, FcntlArg::F_GETFL).unwrap());
+    assert!(
+        !fl.contains(OFlag::O_NONBLOCK),
+        "the terminal was left O_NONBLOCK"
+    );
+    let mut out = Vec::new();
+    fs::File::from(out_r).read_to_end(&mut out).unwrap();
+    assert_eq!(out, b"typed\n");
+    drop(master);
 }
