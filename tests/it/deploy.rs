@@ -644,3 +644,74 @@ fn doctor_through_forced_knows_the_session_is_traced() {
     assert!(stdout.contains("came through `scptrace forced`"), "{stdout}");
     assert!(stdout.contains("traced by `scptrace forced`"), "{stdout}");
 }
+
+/// The whole way 3 of docs/deploying.md through a real sshd (the loopback
+/// harness of `sshd.rs`): `install --authorized-key` on the key the client
+/// logs in with, then a legacy upload is traced and arrives, a shell command
+/// and an SFTP transfer (sshd's `internal-sftp`, run as the sftp-server
+/// binary) run untraced, `doctor` over ssh says the session is traced, and
+/// `uninstall` gives back the authorized_keys file byte for byte.
+#[test]
+fn install_authorized_key_then_forced_through_a_real_sshd() {
+    use crate::sshd::{Sshd, SshdOpts};
+    let sshd = crate::or_skip!(Sshd::start(SshdOpts::default()));
+    let keys = sshd.dir().join("authorized_keys");
+    let original = fs::read(&keys).unwrap();
+    let pubkey = sshd.dir().join("client_ed25519.pub");
+    let scptrace = || {
+        let mut c = sshd.command(bin());
+        c.env("PATH", "/usr/bin:/bin").env("SHELL", "/bin/sh");
+        c
+    };
+    ok(&run(
+        scptrace()
+            .args(["install", "--user", "--authorized-key"])
+            .arg(&pubkey)
+            .arg("--authorized-keys")
+            .arg(&keys),
+        b"",
+    ));
+    let now = text(&fs::read(&keys).unwrap());
+    assert!(now.starts_with("command=\""), "{now}");
+
+    let work = sshd.work();
+    fs::write(work.join("up.txt"), b"through sshd and scptrace forced\n").unwrap();
+    fs::create_dir(work.join("remote")).unwrap();
+    let up = sshd.openssh_scp(&[
+        work.join("up.txt").into_os_string(),
+        sshd.remote(work.join("remote/")),
+    ]);
+    assert!(up.status.success(), "{}", up.stderr_text());
+    assert_eq!(
+        fs::read(work.join("remote/up.txt")).unwrap(),
+        b"through sshd and scptrace forced\n"
+    );
+    let logs = sshd.transcripts();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let t = fs::read_to_string(&logs[0]).unwrap();
+    assert!(
+        t.contains("scp -t ") && t.contains("I: C0644 33 up.txt\\n"),
+        "{t}"
+    );
+
+    let echo = sshd.ssh("echo hi");
+    assert_eq!(text(&echo.stdout), "hi\n", "{}", echo.stderr_text());
+
+    // OpenSSH 9's default protocol: an sftp subsystem request, untraced.
+    let mut sftp = sshd.command("/usr/bin/scp");
+    sftp.args(sshd.scp_opts())
+        .arg(work.join("up.txt"))
+        .arg(sshd.remote(work.join("remote/sftp.txt")));
+    let f = run(&mut sftp, b"");
+    ok(&f);
+    assert!(work.join("remote/sftp.txt").exists());
+
+    let doc = sshd.ssh(&format!("'{}' doctor", bin().display()));
+    let out = text(&doc.stdout);
+    assert_eq!(doc.status.code(), Some(0), "{out}");
+    assert!(out.contains("came through `scptrace forced`"), "{out}");
+    assert_eq!(sshd.transcripts().len(), 1, "only the legacy upload is traced");
+
+    ok(&run(scptrace().args(["uninstall", "--user"]), b""));
+    assert_eq!(fs::read(&keys).unwrap(), original);
+}
