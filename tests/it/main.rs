@@ -2,6 +2,7 @@
 
 mod deploy;
 mod e2e;
+mod harden;
 mod record;
 mod replay;
 mod show;

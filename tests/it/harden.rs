@@ -1,0 +1,1114 @@
+//! Hardening (issue 6): load, faults, hostile input and the log directory.
+//!
+//! Each test runs the built binary against the real OpenSSH scp and, where
+//! there is one, compares the outcome with plain scp given the same input:
+//! the peer must see the same bytes and the same wait status with or without
+//! scptrace in the middle. Then the transcript is read back. Figures (peak
+//! RSS, CPU while stalled, transcripts under load) are printed as `FIGURE`
+//! lines on stderr (`--nocapture` shows them); docs/hardening.md records them.
+//!
+//! The longer variants (1 GiB of garbage through a swallowing scp, the
+//! transcript round trip with many cases) are `#[ignore]`d: `make harden-long`.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use scptrace::transcript::parse::parse_text;
+use scptrace::transcript::{Entry, Event, Kind};
+
+// ---- helpers ---------------------------------------------------------------
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_scptrace"))
+}
+
+fn local_ssh() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/local-ssh")
+}
+
+const REAL_SCP: &str = "/usr/bin/scp";
+
+/// Any one command taking longer than this is a hang, and fails its test.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+fn figure(name: &str, value: impl std::fmt::Display) {
+    eprintln!("FIGURE {name} = {value}");
+}
+
+/// A temporary directory with `standin/scp` (a symlink to the binary) and
+/// `logs/` as the log directory.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix("scptrace-harden-")
+            .tempdir()
+            .unwrap();
+        fs::create_dir(dir.path().join("standin")).unwrap();
+        std::os::unix::fs::symlink(bin(), dir.path().join("standin/scp")).unwrap();
+        Sandbox { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn p(&self, rel: &str) -> PathBuf {
+        self.path().join(rel)
+    }
+
+    fn logs(&self) -> PathBuf {
+        self.p("logs")
+    }
+
+    /// A command whose scptrace settings come only from the test.
+    fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut c = Command::new(program);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("SCPTRACE_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("XDG_CONFIG_HOME", self.p(".config"))
+            .env("XDG_STATE_HOME", self.p(".state"))
+            .env("HOME", self.path())
+            .env("NO_COLOR", "1")
+            .current_dir(self.path());
+        c
+    }
+
+    /// `scp -O -S local-ssh ARGS` with the stand-in first on the "remote"
+    /// PATH, tracing into `logs/` (override with `env`).
+    fn scp_client(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut c = self.command(REAL_SCP);
+        let path = format!(
+            "{}:{}",
+            self.p("standin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        c.arg("-O")
+            .arg("-S")
+            .arg(local_ssh())
+            .args(args)
+            .env("LOCAL_SSH_PATH", path)
+            .env("SCPTRACE_LOG_DIR", self.logs());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c
+    }
+}
+
+/// What a finished command did.
+#[derive(Debug)]
+struct Ran {
+    status: ExitStatus,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    /// Peak resident set size of the process itself (VmHWM), in KiB.
+    peak_rss_kib: u64,
+    elapsed: Duration,
+}
+
+impl Ran {
+    fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+
+    fn assert_success(&self, what: &str) {
+        assert!(
+            self.status.success(),
+            "{what}: {:?}\nstderr:\n{}",
+            self.status,
+            self.stderr_text()
+        );
+    }
+}
+
+fn reader<R: Read + Send + 'static>(mut r: R) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = r.read_to_end(&mut v);
+        v
+    })
+}
+
+/// VmHWM (peak RSS) of `pid` in KiB, 0 once it has exited.
+fn vm_hwm_kib(pid: u32) -> u64 {
+    let Ok(s) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return 0;
+    };
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// utime + stime of `pid`, in clock ticks (1/100 s here).
+fn cpu_ticks(pid: u32) -> u64 {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &s[s.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5); `after` starts at field 3.
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// Whether `pid` is gone (or a zombie nobody has reaped yet: it has exited).
+fn is_gone(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => {
+            let after = &s[s.rfind(')').unwrap() + 2..];
+            after.starts_with('Z') || after.starts_with('X')
+        }
+    }
+}
+
+fn kill_group(pid: u32) {
+    let _ = nix::sys::signal::killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+}
+
+/// Waits for `child` with a deadline, sampling its peak RSS meanwhile.
+fn wait_sampling(child: &mut Child, what: &str) -> (ExitStatus, u64) {
+    let deadline = Instant::now() + DEADLINE;
+    let mut peak = 0;
+    loop {
+        peak = peak.max(vm_hwm_kib(child.id()));
+        if let Some(st) = child.try_wait().unwrap() {
+            return (st, peak);
+        }
+        if Instant::now() > deadline {
+            kill_group(child.id());
+            let _ = child.wait();
+            panic!("{what}: timed out after {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(3));
+    }
+}
+
+/// Runs `cmd` (in its own process group) with `feed` writing its stdin from
+/// a thread (errors such as EPIPE are the program's business), collecting
+/// stdout and stderr, with a deadline.
+fn run_fed(cmd: &mut Command, feed: impl FnOnce(&mut ChildStdin) + Send + 'static) -> Ran {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || feed(&mut stdin));
+    let out = reader(child.stdout.take().unwrap());
+    let err = reader(child.stderr.take().unwrap());
+    let (status, peak) = wait_sampling(&mut child, &format!("{cmd:?}"));
+    let elapsed = start.elapsed();
+    let _ = feeder.join();
+    Ran {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+        peak_rss_kib: peak,
+        elapsed,
+    }
+}
+
+fn run_bytes(cmd: &mut Command, input: Vec<u8>) -> Ran {
+    run_fed(cmd, move |w| {
+        let _ = w.write_all(&input);
+    })
+}
+
+/// A program driven step by step: write to its stdin, wait for bytes on its
+/// stdout, each wait with a deadline.
+struct Dialog {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: mpsc::Receiver<Vec<u8>>,
+    pending: Vec<u8>,
+    err: Option<JoinHandle<Vec<u8>>>,
+}
+
+impl Dialog {
+    fn start(cmd: &mut Command) -> Dialog {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let mut out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                match out.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if tx.send(buf[..n].to_vec()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        let err = reader(child.stderr.take().unwrap());
+        Dialog {
+            stdin: child.stdin.take(),
+            child,
+            stdout: rx,
+            pending: Vec::new(),
+            err: Some(err),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        let w = self.stdin.as_mut().unwrap();
+        w.write_all(bytes).unwrap();
+        w.flush().unwrap();
+    }
+
+    fn close(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits for exactly `want` next on stdout.
+    fn expect(&mut self, want: &[u8]) {
+        let got = self.read_exact(want.len());
+        assert_eq!(
+            scptrace::escape::escape(&got),
+            scptrace::escape::escape(want),
+            "unexpected bytes on stdout"
+        );
+    }
+
+    /// The next `n` bytes on stdout.
+    fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.pending.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(b) => self.pending.extend_from_slice(&b),
+                Err(e) => panic!(
+                    "waiting for {n} bytes on stdout: {e:?}; got {} bytes, ending {:?}",
+                    self.pending.len(),
+                    scptrace::escape::escape(&self.pending[self.pending.len().saturating_sub(64)..])
+                ),
+            }
+        }
+        self.pending.drain(..n).collect()
+    }
+
+    /// Stdout up to and including the next newline.
+    fn read_line(&mut self) -> Vec<u8> {
+        let mut line = Vec::new();
+        loop {
+            let b = self.read_exact(1);
+            line.extend_from_slice(&b);
+            if b == b"\n" {
+                return line;
+            }
+        }
+    }
+
+    /// Everything else on stdout until EOF.
+    fn rest_of_stdout(&mut self) -> Vec<u8> {
+        let mut v = std::mem::take(&mut self.pending);
+        while let Ok(b) = self.stdout.recv_timeout(DEADLINE) {
+            v.extend_from_slice(&b);
+        }
+        v
+    }
+
+    /// Waits for the exit (stdin left as it is): status, stdout after what
+    /// was read, stderr.
+    fn wait(mut self) -> (ExitStatus, Vec<u8>, Vec<u8>) {
+        let (st, _) = wait_sampling(&mut self.child, "dialog");
+        let out = self.rest_of_stdout();
+        let err = self.err.take().unwrap().join().unwrap();
+        (st, out, err)
+    }
+}
+
+impl Drop for Dialog {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            kill_group(self.child.id());
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The pids of `pid`'s children.
+fn children(pid: u32) -> Vec<u32> {
+    let mut v = Vec::new();
+    if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(s) = fs::read_to_string(t.path().join("children")) {
+                v.extend(s.split_whitespace().map(|x| x.parse::<u32>().unwrap()));
+            }
+        }
+    }
+    v
+}
+
+/// The one child of `pid` (the real scp under scptrace).
+fn the_child(pid: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = children(pid);
+        if c.len() == 1 {
+            return c[0];
+        }
+        assert!(Instant::now() < deadline, "{pid} has children {c:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) {
+        for c in buf.chunks_mut(8) {
+            let x = self.next().to_le_bytes();
+            c.copy_from_slice(&x[..c.len()]);
+        }
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut v = vec![0; n];
+        self.fill(&mut v);
+        v
+    }
+}
+
+/// A transcript read back through the library's parser: the parse must
+/// succeed (every line whole and well-formed) or the test fails.
+struct Transcript {
+    path: PathBuf,
+    text: Vec<u8>,
+    events: Vec<Event>,
+}
+
+impl Transcript {
+    fn read(path: &Path) -> Transcript {
+        let text = fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let events = parse_text(&text)
+            .unwrap_or_else(|e| panic!("{} does not parse: {e}\n{}", path.display(), tail(&text)))
+            .into_iter()
+            .map(|p| p.event)
+            .collect();
+        Transcript {
+            path: path.to_path_buf(),
+            text,
+            events,
+        }
+    }
+
+    fn lines(&self) -> Vec<&str> {
+        std::str::from_utf8(&self.text)
+            .expect("a transcript is ASCII")
+            .lines()
+            .collect()
+    }
+
+    fn has_line(&self, pred: impl Fn(&str) -> bool) -> bool {
+        self.lines().into_iter().any(pred)
+    }
+
+    fn invocations(&self) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.entry {
+                Entry::Invocation(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The `#: N` that must end the transcript.
+    fn exit(&self) -> i32 {
+        match self.events.last().map(|e| &e.entry) {
+            Some(Entry::Exit(n)) => *n,
+            other => panic!(
+                "{}: does not end with `#: N` but {other:?}\n{}",
+                self.path.display(),
+                tail(&self.text)
+            ),
+        }
+    }
+
+    fn problems(&self) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.entry {
+                Entry::Problem(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Total bytes of file data in data frames (shown or not).
+    fn data_bytes(&self) -> u64 {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.entry {
+                Entry::Bytes(b) if b.kind == Kind::Data => Some(b.len),
+                _ => None,
+            })
+            .sum()
+    }
+}
+
+/// The end of a text (its last lines, at most 2 KiB), for failure messages.
+fn tail(text: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&text[text.len().saturating_sub(2048)..]).into_owned();
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(12)..].join("\n")
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|rd| rd.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Lines of stderr that are scptrace's own warnings.
+fn warnings(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|l| l.contains("scptrace: warning"))
+        .map(str::to_string)
+        .collect()
+}
+
+fn assert_no_panic(stderr: &[u8], what: &str) {
+    let s = String::from_utf8_lossy(stderr);
+    assert!(!s.contains("panicked"), "{what}: scptrace panicked:\n{s}");
+}
+
+/// A directory tree as (relative path bytes → contents or "dir").
+fn snapshot(root: &Path) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<Vec<u8>, Option<Vec<u8>>>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().as_os_str().as_bytes().to_vec();
+            let md = fs::symlink_metadata(&p).unwrap();
+            if md.is_dir() {
+                out.insert(rel, None);
+                walk(root, &p, out);
+            } else {
+                out.insert(rel, Some(fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if root.exists() {
+        walk(root, root, &mut out);
+    }
+    out
+}
+
+/// Sets RLIMIT_CORE to 0 in the child: a test that kills scp with SIGSEGV
+/// must not leave core files around (and the status then has no core bit).
+fn no_core(cmd: &mut Command) -> &mut Command {
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0)
+                .map_err(std::io::Error::from)
+        })
+    }
+}
+
+fn am_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A tmpfs of `size` mounted at `dir`, unmounted on drop; `None` when this
+/// process may not mount (not root, or no CAP_SYS_ADMIN in a container).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={size},mode=0700"))
+            .arg("tmpfs")
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(dir.to_path_buf()))
+    }
+
+    /// Writes a file until the filesystem is full.
+    fn fill(&self) {
+        let mut f = fs::File::create(self.0.join("filler")).unwrap();
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        while f.write_all(&block[..1]).is_ok() {}
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+// ---- 1. load ----------------------------------------------------------------
+
+/// 50 traced transfers at once through `scp -O -S local-ssh` with the
+/// stand-in: 25 uploads and 25 downloads, 45 small files and 5 of 50 MiB.
+/// Every file arrives byte-identical; there are 50 transcripts, one per
+/// transfer (matched by the path in its invocation line), each complete,
+/// parseable, free of violations and holding exactly its own file.
+#[test]
+fn load_50_concurrent_transfers() {
+    const N: usize = 50;
+    const BIG: usize = 50 << 20;
+    let sb = Sandbox::new();
+    for d in ["src", "up", "dl"] {
+        fs::create_dir(sb.p(d)).unwrap();
+    }
+    let mut rng = Rng(0x5eed_1234);
+    let mut sizes = Vec::new();
+    for i in 0..N {
+        let size = match i {
+            0 | 11 | 20 | 31 | 40 => BIG,
+            1 => 0,
+            _ => (rng.next() % (256 << 10)) as usize,
+        };
+        fs::write(sb.p(&format!("src/f{i:02}")), rng.bytes(size)).unwrap();
+        fs::create_dir(sb.p(&format!("up/{i:02}"))).unwrap();
+        sizes.push(size);
+    }
+    let start = Instant::now();
+    let mut procs: Vec<(usize, Child)> = Vec::new();
+    for i in 0..N {
+        let (a, b) = if i % 2 == 0 {
+            (format!("src/f{i:02}"), format!("localhost:up/{i:02}/"))
+        } else {
+            (format!("localhost:src/f{i:02}"), format!("dl/f{i:02}"))
+        };
+        let errf = fs::File::create(sb.p(&format!("client-{i:02}.err"))).unwrap();
+        let child = sb
+            .scp_client(&[&a, &b], &[])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(errf)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        procs.push((i, child));
+    }
+    for (i, mut c) in procs {
+        let (st, _) = wait_sampling(&mut c, &format!("transfer {i}"));
+        let err = fs::read(sb.p(&format!("client-{i:02}.err"))).unwrap();
+        assert!(
+            st.success(),
+            "transfer {i}: {st:?}\n{}",
+            String::from_utf8_lossy(&err)
+        );
+        assert!(
+            err.is_empty(),
+            "transfer {i} stderr: {}",
+            String::from_utf8_lossy(&err)
+        );
+    }
+    let elapsed = start.elapsed();
+    for (i, &size) in sizes.iter().enumerate() {
+        let want = fs::read(sb.p(&format!("src/f{i:02}"))).unwrap();
+        let got_path = if i % 2 == 0 {
+            format!("up/{i:02}/f{i:02}")
+        } else {
+            format!("dl/f{i:02}")
+        };
+        let got = fs::read(sb.p(&got_path)).unwrap();
+        assert_eq!(got.len(), size, "{got_path}");
+        assert!(got == want, "{got_path} differs from the source");
+    }
+
+    let logs = files_in(&sb.logs());
+    assert_eq!(logs.len(), N, "{logs:?}");
+    let mut seen = vec![false; N];
+    let mut total = 0;
+    for log in &logs {
+        assert_eq!(
+            fs::metadata(log).unwrap().mode() & 0o777,
+            0o600,
+            "{}",
+            log.display()
+        );
+        let t = Transcript::read(log);
+        total += t.text.len();
+        assert_eq!(t.exit(), 0, "{}", log.display());
+        let inv = t.invocations();
+        assert_eq!(inv.len(), 1, "{}: {inv:?}", log.display());
+        // Which transfer is this? The path in the invocation line says.
+        let matches: Vec<usize> = (0..N)
+            .filter(|i| {
+                let key = if i % 2 == 0 {
+                    format!(" up/{i:02}/")
+                } else {
+                    format!(" src/f{i:02}")
+                };
+                inv[0].ends_with(&key)
+            })
+            .collect();
+        assert_eq!(matches.len(), 1, "{}: {}", log.display(), inv[0]);
+        let i = matches[0];
+        assert!(!seen[i], "two transcripts for transfer {i}");
+        seen[i] = true;
+        // Its own file, and only its own: the record names it, the data frames
+        // add up to its size.
+        let rec = format!("file \"f{i:02}\", {} B", sizes[i]);
+        assert!(
+            t.has_line(|l| l.contains(&rec)),
+            "{}: no {rec:?}\n{}",
+            log.display(),
+            tail(&t.text)
+        );
+        assert_eq!(t.data_bytes(), sizes[i] as u64, "{}", log.display());
+        assert!(t.problems().is_empty(), "{}: {:?}", log.display(), t.problems());
+    }
+    assert!(seen.iter().all(|&s| s));
+    // And `scptrace check` agrees: no violations in any of them.
+    let out = Command::new(bin())
+        .arg("check")
+        .args(&logs)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "check: {:?}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes: usize = sizes.iter().sum();
+    figure("load.transfers", N);
+    figure("load.transcripts", logs.len());
+    figure("load.file_bytes", bytes);
+    figure("load.transcript_bytes", total);
+    figure("load.elapsed_s", format!("{:.2}", elapsed.as_secs_f64()));
+}
+
+// ---- 2. faults --------------------------------------------------------------
+
+/// `scptrace run -o T -- scp ARGS`, or plain `scp ARGS` when `t` is None.
+fn scp_cmd(sb: &Sandbox, t: Option<&Path>, args: &[&str]) -> Command {
+    match t {
+        Some(t) => {
+            let mut c = sb.command(bin());
+            c.arg("run").arg("-o").arg(t).arg("--").arg(REAL_SCP).args(args);
+            c
+        }
+        None => {
+            let mut c = sb.command(REAL_SCP);
+            c.args(args);
+            c
+        }
+    }
+}
+
+/// Starts an upload of `C0644 1000 f` to `scp -t DIR` (traced when `t` is
+/// Some), pacing it like a real source, and sends the first 400 data bytes.
+fn upload_400_of_1000(sb: &Sandbox, t: Option<&Path>, dir: &Path) -> Dialog {
+    let _ = fs::remove_dir_all(dir);
+    fs::create_dir_all(dir).unwrap();
+    let mut d = Dialog::start(no_core(&mut scp_cmd(sb, t, &["-t", dir.to_str().unwrap()])));
+    d.expect(b"\0");
+    d.send(b"C0644 1000 f\n");
+    d.expect(b"\0");
+    d.send(&[b'x'; 400]);
+    // Let the bytes reach scp before the fault.
+    std::thread::sleep(Duration::from_millis(300));
+    d
+}
+
+/// What the peer saw and what was left on disk: must not change with scptrace.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    raw_status: i32,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    tree: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+/// Runs the same faulty upload plainly and traced; `fault` gets the dialog
+/// and the pid of the real scp. Returns the traced transcript.
+fn same_as_plain(sb: &Sandbox, name: &str, fault: impl Fn(&mut Dialog, u32)) -> (Seen, Transcript) {
+    let dir = sb.p(&format!("{name}-dst"));
+    let mut plain = upload_400_of_1000(sb, None, &dir);
+    let pid = plain.pid();
+    fault(&mut plain, pid);
+    let (st, out, err) = plain.wait();
+    let want = Seen {
+        raw_status: st.into_raw(),
+        stdout: out,
+        stderr: err,
+        tree: snapshot(&dir),
+    };
+    let t = sb.p(&format!("{name}.log"));
+    let mut traced = upload_400_of_1000(sb, Some(&t), &dir);
+    let scp = the_child(traced.pid());
+    fault(&mut traced, scp);
+    let (st, out, err) = traced.wait();
+    assert_no_panic(&err, name);
+    let got = Seen {
+        raw_status: st.into_raw(),
+        stdout: out,
+        stderr: err,
+        tree: snapshot(&dir),
+    };
+    assert_eq!(got, want, "{name}: traced differs from plain");
+    (got, Transcript::read(&t))
+}
+
+/// The peer disappears mid-data: stdin EOF with 400 of 1000 bytes sent.
+/// scp's answer and exit are those of plain scp; the transcript has the
+/// incomplete data frame with its count, and `data-short`.
+#[test]
+fn fault_peer_disappears_mid_data() {
+    let sb = Sandbox::new();
+    let (seen, t) = same_as_plain(&sb, "eof", |d, _| d.close());
+    assert_eq!(t.exit(), ExitStatus::from_raw(seen.raw_status).code().unwrap());
+    assert!(
+        t.has_line(|l| l.starts_with("I: xxxx")
+            && l.contains("data of \"f\", 400 of 1000 B")
+            && l.contains("incomplete")),
+        "{}",
+        tail(&t.text)
+    );
+    assert!(
+        t.problems()
+            .iter()
+            .any(|p| p
+                .starts_with("data-short: the stream ended after 400 of the 1000 bytes announced for \"f\"")),
+        "{:?}",
+        t.problems()
+    );
+    assert!(t.has_line(|l| l == ">>> stdin closed"));
+}
+
+/// The real scp killed by SIGKILL, then by SIGSEGV, mid-transfer: scptrace
+/// ends with the same wait status as plain scp (death by that signal), the
+/// peer sees the same bytes, and the transcript has what was seen and `#: -N`.
+#[test]
+fn fault_real_scp_killed_by_signal() {
+    let sb = Sandbox::new();
+    for sig in [Signal::SIGKILL, Signal::SIGSEGV] {
+        let name = format!("{sig}");
+        let (seen, t) = same_as_plain(&sb, &name, |_, pid| {
+            kill(Pid::from_raw(pid as i32), sig).unwrap();
+        });
+        let st = ExitStatus::from_raw(seen.raw_status);
+        assert_eq!(st.signal(), Some(sig as i32), "{name}: {st:?}");
+        assert_eq!(t.exit(), -(sig as i32), "{name}");
+        assert!(
+            t.has_line(|l| l.starts_with("I: C0644 1000 f\\n")),
+            "{name}\n{}",
+            tail(&t.text)
+        );
+        assert!(
+            t.has_line(|l| l.contains("data of \"f\", 400 of 1000 B") && l.contains("incomplete")),
+            "{name}\n{}",
+            tail(&t.text)
+        );
+    }
+}
+
+/// scptrace sent SIGTERM or SIGHUP (as sshd does when a connection drops):
+/// forwarded to scp, which dies of it as plain scp would; the transcript
+/// says so and ends with what was seen and `#: -N`.
+#[test]
+fn fault_scptrace_sent_sigterm_and_sighup() {
+    let sb = Sandbox::new();
+    for sig in [Signal::SIGTERM, Signal::SIGHUP] {
+        let name = format!("{sig}");
+        // Plain: the signal goes to scp; traced: to scptrace, which forwards it.
+        let (seen, t) = same_as_plain(&sb, &name, |d, _| {
+            kill(Pid::from_raw(d.pid() as i32), sig).unwrap();
+        });
+        let st = ExitStatus::from_raw(seen.raw_status);
+        assert_eq!(st.signal(), Some(sig as i32), "{name}: {st:?}");
+        assert!(
+            t.has_line(|l| l == format!(">>> received {sig}, forwarded to the child")),
+            "{name}\n{}",
+            tail(&t.text)
+        );
+        assert!(
+            t.has_line(|l| l.contains("data of \"f\", 400 of 1000 B") && l.contains("incomplete")),
+            "{name}\n{}",
+            tail(&t.text)
+        );
+        assert_eq!(t.exit(), -(sig as i32), "{name}");
+    }
+}
+
+/// scptrace itself killed with SIGKILL, mid-upload and mid-download: the real
+/// scp does not linger. It sees EOF (or EPIPE) and exits within seconds.
+#[test]
+fn fault_scptrace_killed_real_scp_does_not_linger() {
+    let sb = Sandbox::new();
+    // Upload: scp is reading its stdin.
+    let t = sb.p("up.log");
+    let mut d = upload_400_of_1000(&sb, Some(&t), &sb.p("up-dst"));
+    let scp = the_child(d.pid());
+    kill(Pid::from_raw(d.pid() as i32), Signal::SIGKILL).unwrap();
+    let (st, _, _) = d.wait();
+    assert_eq!(st.signal(), Some(9));
+    let gone = wait_gone(scp);
+    figure("fault.sigkill_upload.scp_gone_ms", gone.as_millis());
+
+    // Download: scp is blocked writing a file the peer has stopped reading.
+    fs::write(sb.p("big"), Rng(7).bytes(8 << 20)).unwrap();
+    let t = sb.p("down.log");
+    let mut d = Dialog::start(&mut scp_cmd(
+        &sb,
+        Some(&t),
+        &["-f", sb.p("big").to_str().unwrap()],
+    ));
+    d.send(b"\0");
+    let rec = d.read_line();
+    assert_eq!(rec, format!("C0644 {} big\n", 8 << 20).as_bytes());
+    d.send(b"\0");
+    d.read_exact(1000);
+    let scp = the_child(d.pid());
+    std::thread::sleep(Duration::from_millis(300));
+    kill(Pid::from_raw(d.pid() as i32), Signal::SIGKILL).unwrap();
+    let gone = wait_gone(scp);
+    figure("fault.sigkill_download.scp_gone_ms", gone.as_millis());
+}
+
+/// Waits (at most 5 s) for `pid` to exit; how long it took.
+fn wait_gone(pid: u32) -> Duration {
+    let start = Instant::now();
+    while !is_gone(pid) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the real scp (pid {pid}) lingers after scptrace was killed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    start.elapsed()
+}
+
+/// A stalled peer: no bytes for 3 s in the middle of a file. scptrace must
+/// sleep in poll, not spin: its CPU time over the stall is ~0.
+#[test]
+fn fault_stalled_peer_costs_no_cpu() {
+    let sb = Sandbox::new();
+    let t = sb.p("stall.log");
+    let dir = sb.p("dst");
+    let mut d = upload_400_of_1000(&sb, Some(&t), &dir);
+    let pid = d.pid();
+    // upload_400_of_1000 waited 300 ms: past the 200 ms transcript flush.
+    let t0 = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(3));
+    let ticks = cpu_ticks(pid) - t0;
+    figure("fault.stall_3s.cpu_ticks", ticks);
+    assert!(ticks <= 2, "scptrace used {ticks} ticks of CPU over a 3 s stall");
+    // The transfer then completes normally.
+    d.send(&[b'x'; 600]);
+    d.send(b"\0");
+    d.expect(b"\0");
+    d.close();
+    let (st, _, err) = d.wait();
+    assert!(st.success(), "{st:?} {}", String::from_utf8_lossy(&err));
+    assert_eq!(fs::read(dir.join("f")).unwrap(), vec![b'x'; 1000]);
+    let t = Transcript::read(&t);
+    assert_eq!(t.exit(), 0);
+}
+
+/// The transcript of a tracing failure: whatever reached the disk is whole,
+/// parseable lines, and (when it could be written) the last line is the `!!`
+/// that says the transcript was cut.
+fn assert_cut_cleanly(log: &Path, what: &str) {
+    let t = Transcript::read(log);
+    let last = t.events.last().map(|e| &e.entry);
+    assert!(
+        matches!(last, Some(Entry::Problem(p)) if p.starts_with("transcript truncated: writing it failed")),
+        "{what}: {} does not end with the `!!` line saying it was cut, but {last:?}\n{}",
+        log.display(),
+        tail(&t.text)
+    );
+}
+
+/// The log disk is full when the transfer starts (a full 64 KiB tmpfs; and
+/// `-o /dev/full`): the transfer is unaffected, one warning.
+#[test]
+fn fault_log_disk_full_at_start() {
+    let sb = Sandbox::new();
+    // -o /dev/full: every write fails with ENOSPC.
+    let dir = sb.p("dst");
+    let input = b"C0644 5 f\nhello\0".to_vec();
+    fs::create_dir(&dir).unwrap();
+    let plain = run_bytes(&mut scp_cmd(&sb, None, &["-t", "dst"]), input.clone());
+    fs::remove_dir_all(&dir).unwrap();
+    fs::create_dir(&dir).unwrap();
+    let traced = run_bytes(
+        &mut scp_cmd(&sb, Some(Path::new("/dev/full")), &["-t", "dst"]),
+        input,
+    );
+    assert_no_panic(&traced.stderr, "/dev/full");
+    assert_eq!(traced.status.into_raw(), plain.status.into_raw());
+    assert_eq!(traced.stdout, plain.stdout);
+    assert_eq!(fs::read(dir.join("f")).unwrap(), b"hello");
+    assert_eq!(warnings(&traced.stderr).len(), 1, "{}", traced.stderr_text());
+
+    // A full filesystem under the log directory, through the stand-in.
+    let mnt = sb.p("full");
+    let Some(tmp) = Tmpfs::mount(&mnt, "64k") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (not root?); /dev/full covered it");
+        return;
+    };
+    fs::create_dir(mnt.join("logs")).unwrap();
+    fs::set_permissions(mnt.join("logs"), fs::Permissions::from_mode(0o700)).unwrap();
+    tmp.fill();
+    fs::write(sb.p("one"), Rng(1).bytes(1 << 20)).unwrap();
+    fs::create_dir(sb.p("up")).unwrap();
+    let logs = mnt.join("logs");
+    let r = run_bytes(
+        &mut sb.scp_client(
+            &["one", "localhost:up/"],
+            &[("SCPTRACE_LOG_DIR", logs.to_str().unwrap())],
+        ),
+        vec![],
+    );
+    r.assert_success("upload with the log disk full");
+    assert_eq!(fs::read(sb.p("up/one")).unwrap(), fs::read(sb.p("one")).unwrap());
+    assert_eq!(warnings(&r.stderr).len(), 1, "{}", r.stderr_text());
+    for log in files_in(&logs) {
+        if fs::metadata(&log).unwrap().len() > 0 {
+            assert_cut_cleanly(&log, "disk full at start");
+        }
+    }
+}
+
+/// The log disk fills up mid-transfer (a 64 KiB tmpfs, `--data full` of a
+/// 1 MiB file): the transfer is unaffected, one warning, and the transcript
+/// is cut at a whole line with a last `!!` line saying so.
+#[test]
+fn fault_log_disk_full_mid_transfer() {
+    let sb = Sandbox::new();
+    let mnt = sb.p("full");
+    let Some(_tmp) = Tmpfs::mount(&mnt, "64k") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (not root?); see fault_log_file_size_limit");
+        return;
+    };
+    let logs = mnt.join("logs");
+    fs::write(sb.p("one"), Rng(2).bytes(1 << 20)).unwrap();
+    fs::create_dir(sb.p("up")).unwrap();
+    let r = run_bytes(
+        &mut sb.scp_client(
+            &["one", "localhost:up/"],
+            &[
+                ("SCPTRACE_LOG_DIR", logs.to_str().unwrap()),
+                ("SCPTRACE_DATA", "full"),
+            ],
+        ),
+        vec![],
+    );
+    r.assert_success("upload with the log disk filling up");
+    assert_no_panic(&r.stderr, "disk full");
+    assert_eq!(fs::read(sb.p("up/one")).unwrap(), fs::read(sb.p("one")).unwrap());
+    assert_eq!(warnings(&r.stderr).len(), 1, "{}", r.stderr_text());
+    let logs = files_in(&logs);
+    assert_eq!(logs.len(), 1);
+    assert_cut_cleanly(&logs[0], "disk full mid-transfer");
+}
+
+/// Plays a sink peer against a `scp -f` of one file: returns the file's bytes.
+fn sink_peer(d: &mut Dialog) -> Vec<u8> {
+    d.send(b"\0");
+    let rec = d.read_line();
+    let size: usize = std::str::from_utf8(&rec)
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    d.send(b"\0");
+    let data = d.read_exact(size);
+    d.expect(b"\0");
+    d.send(b"\0");
+    d.close();
+    data
+}
+
+/// RLIMIT_FSIZE on scptrace (set in a pre_exec; a download, so the real scp,
+/// which inherits it, writes no file): writing the transcript past the limit
+/// must fail with EFBIG, not kill scptrace with SIGXFSZ. The transfer is
+/// unaffected, one warning, the transcript cut cleanly.
+#[test]
+fn fault_log_file_size_limit() {
+    const LIMIT: u64 = 64 << 10;
+    let sb = Sandbox::new();
+    let src = sb.p("one");
+    let want = Rng(3).bytes(1 << 20);
+    fs::write(&src, &want).unwrap();
+    let t = sb.p("t.log");
+    let mut c = scp_cmd(&sb, Some(&t), &["-f", src.to_str().unwrap()]);
+    c.arg("--data").arg("full");
+    // `run -o T --data full -- scp -f SRC`: the flag must come before `--`.
+    let mut c = sb.command(bin());
+    c.args(["run", "--data", "full", "-o"])
+        .arg(&t)
+        .arg("--")
+        .arg(REAL_SCP)
+        .arg("-f")
+        .arg(&src);
+    unsafe {
+        c.pre_exec(|| {
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_FSIZE, LIMIT, LIMIT)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut d = Dialog::start(&mut c);
+    let got = sink_peer(&mut d);
+    let (st, _, err) = d.wait();
+    assert_no_panic(&err, "RLIMIT_FSIZE");
+    assert_eq!(st.signal(), None, "scptrace died of a signal: {st:?}");
+    assert!(st.success(), "{st:?}: {}", String::from_utf8_lossy(&err));
+    assert!(got == want, "the downloaded bytes differ");
+    assert_eq!(warnings(&err).len(), 1, "{}", String::from_utf8_lossy(&err));
+    assert!(fs::metadata(&t).unwrap().len() <= LIMIT);
+    assert_cut_cleanly(&t, "RLIMIT_FSIZE");
+}
