@@ -56,6 +56,18 @@ pub fn install_signal_pipe() -> io::Result<SignalPipe> {
     Ok(SignalPipe { read: r, _write: w })
 }
 
+/// Ignores SIGXFSZ from now on. Without this, a transcript that reaches
+/// RLIMIT_FSIZE kills scptrace (the default action) and with it the transfer
+/// (found by tests/it/harden.rs `fault_log_file_size_limit`); ignored, the
+/// write fails with EFBIG, a tracing problem reported once like a full disk.
+/// Call it after the child is spawned: an ignored signal survives exec, and
+/// the child must start with the disposition we were given.
+pub fn ignore_sigxfsz() {
+    let ign = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // Safe: SIG_IGN installs no code. Failure leaves the default, as before.
+    let _ = unsafe { signal::sigaction(Signal::SIGXFSZ, &ign) };
+}
+
 /// Reads pending signal numbers from the self-pipe.
 pub fn drain_signals(pipe: &SignalPipe, out: &mut Vec<Signal>) {
     let mut buf = [0u8; 64];

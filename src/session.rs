@@ -148,7 +148,11 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
     }
 
     let spawned = match child::spawn(&target.program, &target.argv0, &target.args) {
-        Ok(s) => s,
+        Ok(s) => {
+            // A transcript past RLIMIT_FSIZE must fail with EFBIG, not kill us.
+            child::ignore_sigxfsz();
+            s
+        }
         Err(e) => {
             tracer.problem(format!("cannot start {}: {e}", target.program.display()));
             tracer.flush();
