@@ -34,8 +34,10 @@ fn main() {
 
 /// Started as `scp`: trace a server invocation, exec anything else.
 fn run_standin(argv0: OsString, args: Vec<OsString>) -> Result<i32> {
+    standin::check_hop()?;
     let settings = Settings::load(Flags::default());
     let real = standin::find_real_scp(&settings)?;
+    standin::mark_hop();
     // Inside a transfer `scptrace forced` already traces: don't trace it twice.
     if std::env::var_os("SCPTRACE_ACTIVE").is_some() {
         return Err(standin::exec_real(&real.path, &argv0, &args));

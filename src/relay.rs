@@ -115,14 +115,33 @@ fn set_nonblocking(fd: RawFd) {
     }
 }
 
-fn is_socket(fd: RawFd) -> bool {
+/// The `S_IFMT` bits of what `fd` is (0 if fstat fails).
+fn fd_type(fd: RawFd) -> libc::mode_t {
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    unsafe { libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK }
+    if unsafe { libc::fstat(fd, &mut st) } == 0 {
+        st.st_mode & libc::S_IFMT
+    } else {
+        0
+    }
 }
 
+/// Flags of fds 0–2 as found at start, or -1: put back before an fd is retired.
+static SAVED_FLAGS: [std::sync::atomic::AtomicI32; 3] = [
+    std::sync::atomic::AtomicI32::new(-1),
+    std::sync::atomic::AtomicI32::new(-1),
+    std::sync::atomic::AtomicI32::new(-1),
+];
+
 /// Replaces one of our standard fds with /dev/null: the original is released
-/// (so the peer can see EOF) while the number stays taken.
+/// (so the peer can see EOF) while the number stays taken. Its flags are put
+/// back first: the file description lives on in other processes.
 fn retire_std_fd(fd: RawFd) {
+    if let Some(saved) = SAVED_FLAGS.get(fd as usize) {
+        let flags = saved.load(std::sync::atomic::Ordering::Relaxed);
+        if flags >= 0 {
+            unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+        }
+    }
     if let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -153,12 +172,14 @@ pub struct Outcome {
 /// exited and its output is drained. Does not wait for EOF on our stdin: in a
 /// download the client closes its side only after it saw ours end.
 pub fn relay(mut sp: Spawned, signals: &SignalPipe, tracer: &mut Tracer) -> io::Result<Outcome> {
-    let _restore = RestoreFlags(
-        [0, 1, 2]
-            .iter()
-            .filter_map(|&fd| get_flags(fd).map(|f| (fd, f)))
-            .collect(),
-    );
+    let saved: Vec<(RawFd, i32)> = [0, 1, 2]
+        .iter()
+        .filter_map(|&fd| get_flags(fd).map(|f| (fd, f)))
+        .collect();
+    for &(fd, flags) in &saved {
+        SAVED_FLAGS[fd as usize].store(flags, std::sync::atomic::Ordering::Relaxed);
+    }
+    let _restore = RestoreFlags(saved);
     for fd in [0, 1, 2] {
         set_nonblocking(fd);
     }
@@ -398,9 +419,22 @@ fn close_dst(f: &mut Flow, poll: &Poll) {
         // Our stderr stays open for our own warnings; scptrace exits soon anyway.
         return;
     }
-    if f.dst.fd == 1 && is_socket(1) {
-        // stdin and stdout may be one socket: close() alone would not end it.
-        unsafe { libc::shutdown(1, libc::SHUT_WR) };
+    if f.dst.fd == 1 {
+        match fd_type(1) {
+            // stdin and stdout may be one socket: close() alone would not end
+            // it, and shutdown() alone does, without touching our stdin.
+            libc::S_IFSOCK => {
+                unsafe { libc::shutdown(1, libc::SHUT_WR) };
+                forget_end(&mut f.dst, poll);
+                return;
+            }
+            libc::S_IFIFO => {}
+            // A tty or a file has no EOF to pass on; keep it as it is.
+            _ => {
+                forget_end(&mut f.dst, poll);
+                return;
+            }
+        }
     }
     close_end(&mut f.dst, poll);
 }
@@ -416,9 +450,22 @@ fn close_end(end: &mut End, poll: &Poll) {
     }
     if end.owned {
         unsafe { libc::close(end.fd) };
-    } else if end.fd != 2 {
+    } else if end.fd == 1 || (end.fd == 0 && fd_type(0) == libc::S_IFIFO) {
+        // A pipe's far end learns of the close (EOF, or EPIPE for a writer
+        // into our stdin, as without us). A socket or a terminal on stdin is
+        // only no longer watched: it may share its file description with
+        // stdout (a socketpair) or with the user's shell.
         retire_std_fd(end.fd);
     }
+}
+
+/// Stops watching one of our std fds without closing it.
+fn forget_end(end: &mut End, poll: &Poll) {
+    if end.open && end.pollable {
+        let _ = poll.registry().deregister(&mut SourceFd(&end.fd));
+    }
+    end.open = false;
+    end.ready = false;
 }
 
 /// Most bytes one splice call moves: keeps the loop turning between flows.

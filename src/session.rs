@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::ffi::OsString;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -72,7 +72,7 @@ fn open_sink(
         }
     };
     let w = Counting {
-        inner: BufWriter::with_capacity(LOG_BUF, file),
+        inner: logdir::WholeLines::new(file, LOG_BUF),
         written: written.clone(),
     };
     Ok((
@@ -96,11 +96,17 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
         warn(w);
     }
     let signals = child::install_signal_pipe()?;
-    let tag = target
-        .program
-        .file_name()
-        .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())
-        .unwrap_or_else(|| "trace".into());
+    // Name transcripts of scp sessions `…-scp.log` whatever runs them (forced
+    // mode runs the user's shell), so they sort and glob together.
+    let tag = if target.scp.is_some() {
+        "scp".to_string()
+    } else {
+        target
+            .program
+            .file_name()
+            .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())
+            .unwrap_or_else(|| "trace".into())
+    };
     if matches!(output, Output::LogDir) && (settings.keep.value > 0 || settings.keep_days.value > 0) {
         logdir::prune(
             &settings.log_dir.value,

@@ -86,6 +86,61 @@ pub fn find_real_scp_in(settings: &Settings, path_var: Option<&OsStr>) -> Result
     })
 }
 
+/// Marks the real scp we start (or exec) with our pid. A stand-in that finds
+/// its own pid there (we exec'd into it) or its parent's (we spawned it) was
+/// started by scptrace as "the real scp": the resolution loops, e.g. through a
+/// copy of scptrace on PATH that is not the same file.
+pub const HOP_VAR: &str = "SCPTRACE_HOP";
+
+/// How many stand-ins are above this one in the process tree (through the
+/// environment). Real chains are short (a client exec'd by a stand-in whose
+/// `-S` program starts a server stand-in: 2); a resolution loop through
+/// wrappers the pid check cannot see grows without end.
+pub const DEPTH_VAR: &str = "SCPTRACE_DEPTH";
+
+/// More nested stand-ins than this is a loop.
+const MAX_DEPTH: u32 = 8;
+
+/// Fails when this stand-in was started by scptrace as the real scp.
+pub fn check_hop() -> Result<()> {
+    let depth = std::env::var(DEPTH_VAR)
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0);
+    if depth >= MAX_DEPTH {
+        bail!(
+            "{depth} scptrace stand-ins are running inside each other: the real scp resolves to scptrace again (through a wrapper?); set SCPTRACE_REAL_SCP to the real scp, e.g. /usr/bin/scp"
+        );
+    }
+    let Some(v) = std::env::var_os(HOP_VAR) else {
+        return Ok(());
+    };
+    let Ok(hop) = v.to_string_lossy().parse::<i32>() else {
+        return Ok(());
+    };
+    if hop == nix::unistd::getpid().as_raw() || hop == nix::unistd::getppid().as_raw() {
+        bail!(
+            "the real scp resolved to scptrace again (another copy of it is on PATH?); set SCPTRACE_REAL_SCP to the real scp, e.g. /usr/bin/scp"
+        );
+    }
+    Ok(())
+}
+
+/// Sets [`HOP_VAR`] for whatever we start next (single-threaded: called
+/// before any thread or child exists).
+pub fn mark_hop() {
+    let pid = nix::unistd::getpid().as_raw().to_string();
+    let depth = std::env::var(DEPTH_VAR)
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0);
+    // SAFETY: the stand-in is single-threaded at this point.
+    unsafe {
+        std::env::set_var(HOP_VAR, pid);
+        std::env::set_var(DEPTH_VAR, (depth + 1).to_string());
+    }
+}
+
 /// Replaces this process with the real scp, same argv: for client invocations,
 /// which must keep the terminal and the progress meter to themselves.
 pub fn exec_real(real: &Path, argv0: &OsStr, args: &[OsString]) -> anyhow::Error {
