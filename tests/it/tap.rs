@@ -815,7 +815,6 @@ fn standin_alone_on_path_falls_back_to_usr_bin_scp() {
 /// stand-in symlink) on PATH: neither may take the other for the real scp
 /// and spawn it, back and forth, forever.
 #[test]
-#[ignore = "bug: a copy of scptrace named scp and the stand-in symlink on PATH (different inodes) take each other for the real scp and spawn each other forever"]
 fn loop_guard_copy_and_symlink_on_path() {
     let sb = Sandbox::new();
     fs::create_dir_all(sb.path().join("copy")).unwrap();
@@ -1191,7 +1190,6 @@ fn socket_stdout_is_shut_down_when_the_child_closes_stdout() {
 /// descriptions are shared with whoever gave them, so their flags must be
 /// as before once it has exited.
 #[test]
-#[ignore = "bug: stdin/stdout left O_NONBLOCK after EOF: relay::close_end dup2s /dev/null over fd 0/1 before RestoreFlags puts the flags back"]
 fn nonblock_flags_restored_on_shared_stdio() {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     use std::io::{Read, Write};
@@ -1305,7 +1303,6 @@ fn backpressure_bounded_memory() {
 /// The same for a terminal, as when `scptrace run -- scp -t DIR` is typed at
 /// a shell and ended with ^D: the terminal must not stay non-blocking.
 #[test]
-#[ignore = "bug: a terminal on stdin is left O_NONBLOCK after ^D (same cause as nonblock_flags_restored_on_shared_stdio)"]
 fn nonblock_flags_restored_on_tty() {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     use std::io::{Read, Write};
