@@ -133,6 +133,90 @@ pub fn create_named(path: &Path) -> io::Result<File> {
         .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
 }
 
+/// The transcript file's write buffer. It holds whole lines (a transcript
+/// writer hands over one line per `write_all`, and this takes all of it) and
+/// writes them out when full or flushed. When a write fails (disk full,
+/// RLIMIT_FSIZE, quota), the file is cut back to its last whole line and
+/// what was buffered is dropped, so the file stays a valid transcript and
+/// the tracer's last `!!` line lands on a line of its own if there is room.
+/// A `BufWriter` left a half-written line at the end instead, and kept the
+/// failed bytes, so that `!!` line was never written (found by
+/// tests/it/harden.rs `fault_log_disk_full_mid_transfer`).
+pub struct WholeLines {
+    file: File,
+    buf: Vec<u8>,
+    cap: usize,
+    /// Bytes of the file that hold complete lines (all written so far,
+    /// since only whole lines are buffered, unless a write failed).
+    good: u64,
+}
+
+impl WholeLines {
+    pub fn new(file: File, cap: usize) -> WholeLines {
+        WholeLines {
+            file,
+            buf: Vec::with_capacity(cap),
+            cap,
+            good: 0,
+        }
+    }
+
+    fn write_out(&mut self) -> io::Result<()> {
+        use std::io::Write;
+        let mut done = 0;
+        while done < self.buf.len() {
+            match self.file.write(&self.buf[done..]) {
+                Ok(0) => return self.cut(done, io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.cut(done, e),
+            }
+        }
+        self.good += done as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// A write failed after `done` bytes of the buffer: cut the file back to
+    /// the last whole line and drop the rest. A file that cannot be cut (a
+    /// device, a pipe) is left as it is.
+    fn cut(&mut self, done: usize, e: io::Error) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let whole = self.buf[..done]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        self.good += whole as u64;
+        if self.file.set_len(self.good).is_ok() {
+            let _ = self.file.seek(SeekFrom::Start(self.good));
+        }
+        self.buf.clear();
+        Err(e)
+    }
+}
+
+impl std::io::Write for WholeLines {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if !self.buf.is_empty() && self.buf.len() + data.len() > self.cap {
+            self.write_out()?;
+        }
+        // One line may be longer than `cap` (a 64 KiB data line, escaped):
+        // it is taken whole all the same; memory stays bounded by the line.
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.write_out()
+    }
+}
+
+impl Drop for WholeLines {
+    fn drop(&mut self) {
+        let _ = self.write_out();
+    }
+}
+
 /// Retention, applied when a stand-in starts: keep the `keep - 1` newest
 /// transcripts (making room for the new one) and none older than `keep_days`.
 /// Only our own names (`YYYYMMDDTHHMMSS….log`) are considered; failures are
