@@ -1112,3 +1112,232 @@ fn fault_log_file_size_limit() {
     assert!(fs::metadata(&t).unwrap().len() <= LIMIT);
     assert_cut_cleanly(&t, "RLIMIT_FSIZE");
 }
+
+// ---- 3. cap and retention ---------------------------------------------------
+
+/// A transfer whose transcript would be far larger than SCPTRACE_MAX_LOG_BYTES
+/// (4096, `--data full`, a tree of 300 files): the transcript stays below
+/// 1.25 × the cap plus a few lines, says both when contents stop being shown
+/// and when it stops, still ends with `#: 0`, and the transfer is intact.
+#[test]
+fn cap_keeps_the_transcript_small() {
+    const CAP: usize = 4096;
+    let sb = Sandbox::new();
+    let mut rng = Rng(9);
+    for d in 0..10 {
+        fs::create_dir_all(sb.p(&format!("tree/d{d}"))).unwrap();
+        for f in 0..30 {
+            fs::write(sb.p(&format!("tree/d{d}/f{f}")), rng.bytes(1000 + f * 10)).unwrap();
+        }
+    }
+    fs::create_dir(sb.p("up")).unwrap();
+    let r = run_bytes(
+        &mut sb.scp_client(
+            &["-r", "tree", "localhost:up/"],
+            &[("SCPTRACE_MAX_LOG_BYTES", "4096"), ("SCPTRACE_DATA", "full")],
+        ),
+        vec![],
+    );
+    r.assert_success("capped upload");
+    assert_eq!(snapshot(&sb.p("up/tree")), snapshot(&sb.p("tree")));
+    let logs = files_in(&sb.logs());
+    assert_eq!(logs.len(), 1);
+    let t = Transcript::read(&logs[0]);
+    figure("cap.max_log_bytes", CAP);
+    figure("cap.transcript_bytes", t.text.len());
+    assert_eq!(t.exit(), 0);
+    let p = t.problems();
+    assert!(
+        p.iter().any(|l| l.contains("file contents are no longer shown")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().any(|l| l.contains("only the exit status follows")),
+        "{p:?}"
+    );
+    // The hard limit is checked before each line: it can be passed by one
+    // line, then come the `!!` line and `#: 0`.
+    let longest = t.lines().iter().map(|l| l.len() + 1).max().unwrap();
+    let bound = CAP + CAP / 4 + longest + 200;
+    assert!(
+        t.text.len() <= bound,
+        "transcript of {} B with max_log_bytes {CAP} (bound {bound})\n{}",
+        t.text.len(),
+        tail(&t.text)
+    );
+}
+
+/// SCPTRACE_KEEP=3 leaves 3 transcripts after 5 transfers (the newest);
+/// SCPTRACE_KEEP_DAYS removes old transcripts and only transcripts.
+#[test]
+fn retention_keep_and_keep_days() {
+    let sb = Sandbox::new();
+    fs::write(sb.p("a"), b"a\n").unwrap();
+    fs::create_dir(sb.p("up")).unwrap();
+    let mut names = Vec::new();
+    for _ in 0..5 {
+        run_bytes(
+            &mut sb.scp_client(&["a", "localhost:up/"], &[("SCPTRACE_KEEP", "3")]),
+            vec![],
+        )
+        .assert_success("upload");
+        names.push(files_in(&sb.logs()).last().unwrap().clone());
+    }
+    let left = files_in(&sb.logs());
+    assert_eq!(left, names[2..].to_vec());
+
+    // keep_days: a transcript from 2001 goes; a note and a newer transcript stay.
+    let old = sb.logs().join("20010101T000000.000000Z-1-scp.log");
+    fs::write(&old, "").unwrap();
+    fs::write(sb.logs().join("notes.txt"), "mine").unwrap();
+    run_bytes(
+        &mut sb.scp_client(&["a", "localhost:up/"], &[("SCPTRACE_KEEP_DAYS", "1")]),
+        vec![],
+    )
+    .assert_success("upload");
+    assert!(!old.exists());
+    assert!(sb.logs().join("notes.txt").exists());
+    assert_eq!(files_in(&sb.logs()).len(), 5);
+}
+
+// ---- 4. the log directory ---------------------------------------------------
+
+/// Uploads one file through the stand-in with SCPTRACE_LOG_DIR=`logs` (and
+/// `env`): the transfer must go ahead; returns scptrace's warnings.
+fn upload_with_logs(sb: &Sandbox, logs: &Path, env: &[(&str, &str)]) -> Vec<String> {
+    fs::write(sb.p("a"), b"payload\n").unwrap();
+    let _ = fs::remove_dir_all(sb.p("up"));
+    fs::create_dir(sb.p("up")).unwrap();
+    let mut all = vec![("SCPTRACE_LOG_DIR", logs.to_str().unwrap())];
+    all.extend_from_slice(env);
+    let r = run_bytes(&mut sb.scp_client(&["a", "localhost:up/"], &all), vec![]);
+    r.assert_success("upload");
+    assert_no_panic(&r.stderr, "upload");
+    assert_eq!(fs::read(sb.p("up/a")).unwrap(), b"payload\n");
+    warnings(&r.stderr)
+}
+
+/// A symlink planted at the log directory: refused (never followed), one
+/// warning, the transfer goes ahead untraced, nothing is written through it,
+/// and retention does not delete through it either.
+#[test]
+fn logdir_symlink_at_the_directory() {
+    let sb = Sandbox::new();
+    let victim = sb.p("victim");
+    fs::create_dir(&victim).unwrap();
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o700)).unwrap();
+    // A file there that looks like one of our transcripts.
+    let precious = victim.join("20010101T000000.000000Z-1-scp.log");
+    fs::write(&precious, "not yours").unwrap();
+    let link = sb.p("logs-link");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let w = upload_with_logs(&sb, &link, &[("SCPTRACE_KEEP", "1"), ("SCPTRACE_KEEP_DAYS", "1")]);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("symlink"), "{w:?}");
+    assert_eq!(
+        files_in(&victim),
+        vec![precious.clone()],
+        "something was written or deleted through the symlink"
+    );
+    assert_eq!(fs::read(&precious).unwrap(), b"not yours");
+}
+
+/// A log directory writable by group or others: refused, one warning, the
+/// transfer goes ahead; no transcript appears there, and retention leaves
+/// the files in it alone.
+#[test]
+fn logdir_group_or_world_writable() {
+    let sb = Sandbox::new();
+    for mode in [0o777, 0o770, 0o1777] {
+        let dir = sb.p(&format!("open-{mode:o}"));
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+        let planted = dir.join("20010101T000000.000000Z-1-scp.log");
+        fs::write(&planted, "someone's").unwrap();
+        let w = upload_with_logs(&sb, &dir, &[("SCPTRACE_KEEP", "1")]);
+        assert_eq!(w.len(), 1, "mode {mode:o}: {w:?}");
+        assert!(w[0].contains("writable by group or others"), "{w:?}");
+        assert_eq!(files_in(&dir), vec![planted], "mode {mode:o}");
+    }
+}
+
+/// A log directory owned by another user (root chowns it to nobody): refused.
+#[test]
+fn logdir_owned_by_another_user() {
+    if !am_root() {
+        eprintln!("SKIPPED: needs root to make a directory owned by another user");
+        return;
+    }
+    let sb = Sandbox::new();
+    let dir = sb.p("theirs");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("user nobody");
+    nix::unistd::chown(&dir, Some(nobody.uid), Some(nobody.gid)).unwrap();
+    let w = upload_with_logs(&sb, &dir, &[]);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("owned by uid"), "{w:?}");
+    assert!(files_in(&dir).is_empty());
+}
+
+/// A symlink planted at the exact name `LogDir::create` will use (its name
+/// is `<UTC compact>-<pid>-<tag>.log`, so the library is driven directly
+/// with a known start time): never followed, never replaced; the transcript
+/// gets the next name. With every candidate name taken by symlinks, create
+/// fails instead of following one. And `-o LINK` is refused (O_NOFOLLOW):
+/// the transfer goes ahead untraced.
+#[test]
+fn logdir_symlink_at_the_file_name() {
+    use scptrace::logdir::LogDir;
+    use scptrace::utc::Utc;
+    let sb = Sandbox::new();
+    let dir = sb.p("logs");
+    let d = LogDir::open(&dir).unwrap();
+    let victim = sb.p("victim");
+    fs::write(&victim, "precious").unwrap();
+    let start = Utc::from_unix(1_700_000_000, 42);
+    let stem = format!("{}-{}-scp", start.compact(), std::process::id());
+    let first = dir.join(format!("{stem}.log"));
+    std::os::unix::fs::symlink(&victim, &first).unwrap();
+    // A dangling one at the second name: O_CREAT must not create its target.
+    let ghost = sb.p("ghost");
+    std::os::unix::fs::symlink(&ghost, dir.join(format!("{stem}-1.log"))).unwrap();
+    let (path, mut f) = d.create(&start, "scp").unwrap();
+    assert_eq!(path, dir.join(format!("{stem}-2.log")));
+    f.write_all(b"transcript\n").unwrap();
+    drop(f);
+    assert_eq!(fs::read(&victim).unwrap(), b"precious");
+    assert!(!ghost.exists(), "a dangling symlink was followed");
+    assert!(fs::symlink_metadata(&first).unwrap().file_type().is_symlink());
+    assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+
+    // Every candidate name a symlink: an error, nothing followed.
+    let start = Utc::from_unix(1_700_000_100, 0);
+    let stem = format!("{}-{}-scp", start.compact(), std::process::id());
+    for n in 0..1000 {
+        let name = if n == 0 {
+            format!("{stem}.log")
+        } else {
+            format!("{stem}-{n}.log")
+        };
+        std::os::unix::fs::symlink(&victim, dir.join(name)).unwrap();
+    }
+    assert!(d.create(&start, "scp").is_err());
+    assert_eq!(fs::read(&victim).unwrap(), b"precious");
+
+    // `run -o LINK`: refused, one warning, the transfer goes ahead.
+    let link = sb.p("t.log");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    fs::create_dir(sb.p("dst")).unwrap();
+    let r = run_bytes(
+        &mut scp_cmd(&sb, Some(&link), &["-t", "dst"]),
+        b"C0644 5 f\nhello\0".to_vec(),
+    );
+    r.assert_success("run -o LINK");
+    assert_eq!(r.stdout, b"\0\0\0");
+    assert_eq!(fs::read(sb.p("dst/f")).unwrap(), b"hello");
+    assert_eq!(warnings(&r.stderr).len(), 1, "{}", r.stderr_text());
+    assert_eq!(fs::read(&victim).unwrap(), b"precious");
+}
