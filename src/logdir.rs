@@ -221,31 +221,56 @@ impl Drop for WholeLines {
 /// transcripts (making room for the new one) and none older than `keep_days`.
 /// Only our own names (`YYYYMMDDTHHMMSS….log`) are considered; failures are
 /// ignored, since retention must never stand in the way of a transfer.
+///
+/// The directory goes through the same checks as for writing ([`LogDir::open`]):
+/// retention used to list and delete by path before those checks, so it
+/// followed a symlink planted at the log directory and deleted in a directory
+/// that was then refused (found by tests/it/harden.rs
+/// `logdir_symlink_at_the_directory`, `logdir_group_or_world_writable`).
 pub fn prune(dir: &Path, keep: u64, keep_days: u64) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    let mut names: Vec<String> = rd
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| is_transcript_name(n))
-        .collect();
-    names.sort();
-    let mut doomed: Vec<&String> = Vec::new();
-    if keep > 0 {
-        let keep_old = usize::try_from(keep - 1).unwrap_or(usize::MAX);
-        let excess = names.len().saturating_sub(keep_old);
-        doomed.extend(names.iter().take(excess));
+    if let Ok(d) = LogDir::open(dir) {
+        d.prune(keep, keep_days);
     }
-    if keep_days > 0 {
-        let cutoff = std::time::SystemTime::now()
-            .checked_sub(std::time::Duration::from_secs(keep_days.saturating_mul(86_400)))
-            .map(Utc::from_system);
-        if let Some(cutoff) = cutoff {
-            let cutoff = cutoff.compact();
-            doomed.extend(names.iter().filter(|n| n.as_str() < cutoff.as_str()));
+}
+
+impl LogDir {
+    /// [`prune`] on this checked directory: listed and unlinked through its
+    /// fd, so a path swapped meanwhile changes nothing.
+    pub fn prune(&self, keep: u64, keep_days: u64) {
+        use std::os::fd::AsRawFd;
+        // The fd's own directory (a magic link, not a path lookup).
+        let listing = format!("/proc/self/fd/{}", self.fd.as_raw_fd());
+        let Ok(rd) = std::fs::read_dir(listing) else {
+            return;
+        };
+        let mut names: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| is_transcript_name(n))
+            .collect();
+        names.sort();
+        let mut doomed: Vec<&String> = Vec::new();
+        if keep > 0 {
+            let keep_old = usize::try_from(keep - 1).unwrap_or(usize::MAX);
+            let excess = names.len().saturating_sub(keep_old);
+            doomed.extend(names.iter().take(excess));
         }
-    }
-    for name in doomed {
-        let _ = std::fs::remove_file(dir.join(name));
+        if keep_days > 0 {
+            let cutoff = std::time::SystemTime::now()
+                .checked_sub(std::time::Duration::from_secs(keep_days.saturating_mul(86_400)))
+                .map(Utc::from_system);
+            if let Some(cutoff) = cutoff {
+                let cutoff = cutoff.compact();
+                doomed.extend(names.iter().filter(|n| n.as_str() < cutoff.as_str()));
+            }
+        }
+        for name in doomed {
+            let _ = nix::unistd::unlinkat(
+                self.fd.as_fd(),
+                name.as_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            );
+        }
     }
 }
 
