@@ -142,6 +142,12 @@ fn read_wires(dir: &Path) -> Vec<Wire> {
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "cmd"))
         .map(|p| {
+            // scp does not wait for its ssh program after an error, so tee-ssh
+            // may still be writing its records: its `rc` file comes last.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while !p.with_extension("rc").exists() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
             let read = |ext: &str| fs::read(p.with_extension(ext)).unwrap();
             Wire {
                 cmd: String::from_utf8(read("cmd")).unwrap(),
