@@ -1341,3 +1341,403 @@ fn logdir_symlink_at_the_file_name() {
     assert_eq!(warnings(&r.stderr).len(), 1, "{}", r.stderr_text());
     assert_eq!(fs::read(&victim).unwrap(), b"precious");
 }
+
+// ---- 5. hostile input -------------------------------------------------------
+
+/// A fake `scp` for `scptrace run` (named scp, so it is decoded) that says
+/// ready, acks the first line when `ack_first` (a C record), and swallows
+/// the rest: hostile input then passes whole through the relay and decoder.
+fn swallowing_scp(sb: &Sandbox, ack_first: bool) -> PathBuf {
+    let dir = sb.p(if ack_first { "fake-ack" } else { "fake" });
+    fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("scp");
+    let ack = if ack_first {
+        "IFS= read -r _ || exit 1; printf '\\0'; "
+    } else {
+        ""
+    };
+    fs::write(&p, format!("#!/bin/sh\nprintf '\\0'; {ack}exec cat >/dev/null\n")).unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+/// What the peer saw (stdout, stderr, wait status) and the target dir's tree.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    raw_status: i32,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    tree: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+/// Feeds the same hostile input to plain `scp ARGS dst` and to
+/// `scptrace run -o T -- scp ARGS dst` (same target path, emptied between):
+/// the peer must see the same thing. Returns the traced run (for its peak
+/// RSS) and its transcript.
+fn hostile_vs_plain(
+    sb: &Sandbox,
+    name: &str,
+    args: &[&str],
+    feed: impl Fn(&mut ChildStdin) + Send + Sync + Clone + 'static,
+) -> (Ran, Transcript) {
+    let dst = sb.p("dst");
+    let mut args: Vec<&str> = args.to_vec();
+    args.push("dst");
+    let outcome = |r: &Ran| Outcome {
+        raw_status: r.status.into_raw(),
+        stdout: r.stdout.clone(),
+        stderr: r.stderr.clone(),
+        tree: snapshot(&dst),
+    };
+    let _ = fs::remove_dir_all(&dst);
+    fs::create_dir(&dst).unwrap();
+    let f = feed.clone();
+    let plain = run_fed(&mut scp_cmd(sb, None, &args), move |w| f(w));
+    let want = outcome(&plain);
+    let _ = fs::remove_dir_all(&dst);
+    fs::create_dir(&dst).unwrap();
+    let t = sb.p(&format!("{name}.log"));
+    let traced = run_fed(&mut scp_cmd(sb, Some(&t), &args), move |w| feed(w));
+    assert_no_panic(&traced.stderr, name);
+    let got = outcome(&traced);
+    if got != want {
+        panic!(
+            "{name}: the peer sees a difference with scptrace in the middle:\n\
+             plain:  status {:?} stdout {:?} stderr {:?} ({} paths)\n\
+             traced: status {:?} stdout {:?} stderr {:?} ({} paths)",
+            plain.status,
+            scptrace::escape::escape(&want.stdout[..want.stdout.len().min(300)]),
+            String::from_utf8_lossy(&want.stderr[..want.stderr.len().min(300)]),
+            want.tree.len(),
+            traced.status,
+            scptrace::escape::escape(&got.stdout[..got.stdout.len().min(300)]),
+            String::from_utf8_lossy(&got.stderr[..got.stderr.len().min(300)]),
+            got.tree.len(),
+        );
+    }
+    figure(
+        &format!("hostile.{name}.real_scp.peak_rss_kib"),
+        traced.peak_rss_kib,
+    );
+    let tr = Transcript::read(&t);
+    assert_eq!(tr.exit(), scptrace::child::status_code(traced.status), "{name}");
+    (traced, tr)
+}
+
+/// The same input through `scptrace run -o T -- FAKE -t dst` (a swallowing
+/// scp): all of it passes through the decoder. Returns the run and transcript.
+fn hostile_swallowed(
+    sb: &Sandbox,
+    name: &str,
+    ack_first: bool,
+    extra: &[&str],
+    feed: impl FnOnce(&mut ChildStdin) + Send + 'static,
+) -> (Ran, Transcript) {
+    let fake = swallowing_scp(sb, ack_first);
+    let t = sb.p(&format!("{name}-swallowed.log"));
+    let mut c = sb.command(bin());
+    c.args(["run", "-o"])
+        .arg(&t)
+        .args(extra)
+        .arg("--")
+        .arg(&fake)
+        .args(["-t", "dst"]);
+    let r = run_fed(&mut c, feed);
+    assert_no_panic(&r.stderr, name);
+    r.assert_success(name);
+    figure(&format!("hostile.{name}.swallowed.peak_rss_kib"), r.peak_rss_kib);
+    let tr = Transcript::read(&t);
+    assert_eq!(tr.exit(), 0);
+    (r, tr)
+}
+
+/// Peak RSS scptrace may reach under any hostile input (its relay buffers,
+/// the decoder's bounded state, the transcript's write buffer, the binary).
+const RSS_BOUND_KIB: u64 = 10 << 10;
+
+fn assert_rss_bounded(r: &Ran, what: &str) {
+    assert!(
+        r.peak_rss_kib > 0 && r.peak_rss_kib <= RSS_BOUND_KIB,
+        "{what}: peak RSS {} KiB (bound {RSS_BOUND_KIB} KiB)",
+        r.peak_rss_kib
+    );
+}
+
+fn write_repeated(w: &mut ChildStdin, byte: u8, mut n: usize) {
+    let block = vec![byte; 1 << 16];
+    while n > 0 {
+        let k = n.min(block.len());
+        if w.write_all(&block[..k]).is_err() {
+            return;
+        }
+        n -= k;
+    }
+}
+
+/// A 10 MB line with no newline: the real scp gives up on it the same way
+/// with or without scptrace; through a swallowing scp all 10 MB pass, the
+/// transcript shows a bounded head of it and flags it; memory stays bounded.
+#[test]
+fn hostile_10mb_line_without_newline() {
+    const N: usize = 10_000_000;
+    let sb = Sandbox::new();
+    let feed = |w: &mut ChildStdin| {
+        if w.write_all(b"C0644 1 ").is_ok() {
+            write_repeated(w, b'a', N);
+        }
+    };
+    let (r, _) = hostile_vs_plain(&sb, "long_line", &["-t"], feed);
+    assert_rss_bounded(&r, "10 MB line, real scp");
+    let (r, t) = hostile_swallowed(&sb, "long_line", false, &[], feed);
+    assert_rss_bounded(&r, "10 MB line, swallowed");
+    let p = t.problems();
+    assert!(
+        p.iter()
+            .any(|l| l.starts_with("line-too-long") || l.starts_with("line-without-newline")),
+        "{p:?}"
+    );
+    let longest = t.lines().iter().map(|l| l.len()).max().unwrap();
+    assert!(longest < 300_000, "a transcript line of {longest} B");
+    figure("hostile.long_line.transcript_bytes", t.text.len());
+}
+
+/// Garbage (pseudo-random bytes) of `n` bytes, streamed.
+fn garbage(n: usize) -> impl Fn(&mut ChildStdin) + Send + Sync + Clone + 'static {
+    move |w: &mut ChildStdin| {
+        let mut rng = Rng(0xbad_5eed);
+        let mut buf = vec![0u8; 1 << 16];
+        let mut left = n;
+        while left > 0 {
+            rng.fill(&mut buf);
+            let k = left.min(buf.len());
+            if w.write_all(&buf[..k]).is_err() {
+                return;
+            }
+            left -= k;
+        }
+    }
+}
+
+fn garbage_case(n: usize, label: &str) {
+    let sb = Sandbox::new();
+    let (r, _) = hostile_vs_plain(&sb, label, &["-t"], garbage(n));
+    assert_rss_bounded(&r, "garbage, real scp");
+    let (r, t) = hostile_swallowed(&sb, label, false, &[], garbage(n));
+    assert_rss_bounded(&r, "garbage, swallowed");
+    figure(
+        &format!("hostile.{label}.swallowed.MiB_per_s"),
+        format!("{:.0}", n as f64 / (1 << 20) as f64 / r.elapsed.as_secs_f64()),
+    );
+    figure(&format!("hostile.{label}.transcript_bytes"), t.text.len());
+    // The default cap (64 MiB, hard limit 80 MiB) holds.
+    assert!(t.text.len() < 81 << 20, "{} B", t.text.len());
+}
+
+/// 256 MiB of garbage (the 1 GiB run is `hostile_1gib_garbage`, ignored).
+#[test]
+fn hostile_garbage() {
+    garbage_case(256 << 20, "garbage_256MiB");
+}
+
+/// 1 GiB of garbage through the swallowing scp: `make harden-long`.
+#[test]
+#[ignore]
+fn hostile_1gib_garbage() {
+    garbage_case(1 << 30, "garbage_1GiB");
+}
+
+/// A C record announcing 2^64−1 bytes: the real scp refuses it the same way
+/// with or without scptrace, and the transcript flags it; a swallowing scp
+/// that accepts it gets 64 MiB of data, then EOF: the transcript has the
+/// incomplete data frame with its count.
+#[test]
+fn hostile_size_2_pow_64_minus_1() {
+    let sb = Sandbox::new();
+    let rec: &[u8] = b"C0644 18446744073709551615 big\n";
+    let feed = move |w: &mut ChildStdin| {
+        if w.write_all(rec).is_ok() {
+            write_repeated(w, b'z', 1 << 20);
+        }
+    };
+    let (r, t) = hostile_vs_plain(&sb, "huge_size", &["-t"], feed);
+    assert_rss_bounded(&r, "2^64-1, real scp");
+    assert!(
+        t.problems().iter().any(|p| p.starts_with("bad-size")),
+        "{:?}",
+        t.problems()
+    );
+    let (r, t) = hostile_swallowed(&sb, "huge_size", true, &[], move |w| {
+        if w.write_all(rec).is_ok() {
+            // Let the ack come first, as a well-behaved source would.
+            std::thread::sleep(Duration::from_millis(200));
+            write_repeated(w, b'z', 64 << 20);
+        }
+    });
+    assert_rss_bounded(&r, "2^64-1, swallowed");
+    assert!(
+        t.has_line(
+            |l| l.contains("data of \"big\", 67108864 of 18446744073709551615 B") && l.contains("incomplete")
+        ),
+        "{}",
+        tail(&t.text)
+    );
+    assert!(t.problems().iter().any(|p| p.starts_with("data-short")));
+}
+
+/// Fails if `out` holds a raw control byte: C0 other than `\n` and `\t`,
+/// DEL, invalid UTF-8, or a C1 control (U+0080–U+009F); with `sgr`, ESC is
+/// allowed only to start a colour sequence `ESC [ digits;… m`.
+fn assert_no_raw_controls(out: &[u8], sgr: bool, what: &str) {
+    let text = std::str::from_utf8(out).unwrap_or_else(|e| panic!("{what}: not UTF-8: {e}"));
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\x1b' && sgr {
+            let rest = &text[i + 1..];
+            let end = rest
+                .find('m')
+                .unwrap_or_else(|| panic!("{what}: bare ESC at {i}"));
+            let body = &rest[..end];
+            assert!(
+                body.starts_with('[') && body[1..].bytes().all(|b| b.is_ascii_digit() || b == b';'),
+                "{what}: ESC sequence {body:?} is not a colour"
+            );
+            for _ in 0..=end {
+                chars.next();
+            }
+            continue;
+        }
+        let bad = (c < ' ' && c != '\n' && c != '\t') || c == '\x7f' || ('\u{80}'..='\u{9f}').contains(&c);
+        assert!(
+            !bad,
+            "{what}: raw control {c:?} at byte {i}: {:?}",
+            &text[i.saturating_sub(40)..(i + 40).min(text.len())]
+        );
+    }
+}
+
+fn show(args: &[&str], files: &[&Path]) -> std::process::Output {
+    let out = Command::new(bin())
+        .arg("show")
+        .args(args)
+        .args(files)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert_no_panic(&out.stderr, "show");
+    out
+}
+
+/// Names with control characters, terminal escape sequences, C1 controls and
+/// invalid UTF-8: the real scp answers the same with scptrace in the middle;
+/// the transcript is printable ASCII; `show` (plain, coloured, JSON Lines,
+/// summary) and `check` never let a raw control byte through, for a
+/// transcript scptrace wrote and for a hand-made hostile one.
+#[test]
+fn hostile_names_never_reach_a_terminal_raw() {
+    let sb = Sandbox::new();
+    let names: Vec<&[u8]> = vec![
+        b"esc\x1b[31mred\x1b[0m",
+        b"clear\x1b[2J\x1b[H",
+        b"title\x1b]0;pwned\x07",
+        b"bell\x07cr\rbs\x08",
+        b"c1\xc2\x9b31m-csi",
+        b"raw-c1-\x9b31m",
+        b"bad-utf8-\xff\xfe\xc3(",
+        b"del\x7f-tab\t-vt\x0b",
+        b"bidi-\xe2\x80\xaetxt.exe",
+    ];
+    let feed = {
+        let names: Vec<Vec<u8>> = names.iter().map(|n| n.to_vec()).collect();
+        move |w: &mut ChildStdin| {
+            let mut v = Vec::new();
+            for n in &names {
+                v.extend_from_slice(b"C0644 3 ");
+                v.extend_from_slice(n);
+                v.extend_from_slice(b"\nabc\0");
+            }
+            let _ = w.write_all(&v);
+        }
+    };
+    let (_, t) = hostile_vs_plain(&sb, "names", &["-t"], feed);
+    // scp created every file: the names are real.
+    assert_eq!(snapshot(&sb.p("dst")).len(), names.len());
+    assert!(
+        t.text
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) || b == b'\n' || b == b'\t'),
+        "the transcript holds a byte that is not printable ASCII"
+    );
+    assert!(t.has_line(|l| l.contains("esc\\x1b[31mred")), "{}", tail(&t.text));
+
+    // A hand-made transcript with raw controls where a parser might let text
+    // through: header, invocation, annotation, `!!` and `>>>` lines.
+    let evil = sb.p("evil.log");
+    fs::write(
+        &evil,
+        b"# scptrace: 0.1.0\x1b]0;x\x07\n\
+          >>> New command invocation: /usr/bin/scp -t \x1b[2J\n\
+          O: \\0\t# ack\x1b[31m\n\
+          I: C0644 1 a\\n\t# file \"a\x9b\", 1 B, mode 0644\n\
+          !! \x1b[5mblink\n\
+          >>> note \x07\n\
+          #: 0\n" as &[u8],
+    )
+    .unwrap();
+
+    let ours = t.path.clone();
+    for files in [vec![ours.as_path()], vec![evil.as_path()]] {
+        let what = files[0].display().to_string();
+        for (args, sgr) in [
+            (vec!["--color", "never"], false),
+            (vec!["--color", "always"], true),
+            (vec!["--color", "never", "--format", "jsonl"], false),
+            (vec!["--color", "always", "--summary"], true),
+            (vec!["--color", "always", "--violations"], true),
+        ] {
+            let out = show(&args, &files);
+            assert_no_raw_controls(&out.stdout, sgr, &format!("show {args:?} {what} (stdout)"));
+            assert_no_raw_controls(&out.stderr, false, &format!("show {args:?} {what} (stderr)"));
+            if files[0] == ours {
+                assert!(out.status.success(), "show {args:?}: {:?}", out.status);
+            }
+        }
+        let out = Command::new(bin())
+            .args(["check", "--color", "always"])
+            .args(&files)
+            .output()
+            .unwrap();
+        assert_no_panic(&out.stderr, "check");
+        assert_no_raw_controls(&out.stdout, true, &format!("check {what} (stdout)"));
+        assert_no_raw_controls(&out.stderr, false, &format!("check {what} (stderr)"));
+    }
+}
+
+/// 100,000 nested `D` records (then as many `E`) to `scp -r -t`: the real
+/// scp's answers reach the peer unchanged (it gives up creating directories
+/// at PATH_MAX and says so for each one after), the transcript parses, and
+/// scptrace's memory stays bounded (the decoder remembers 10,000 names).
+#[test]
+fn hostile_100k_nested_dirs() {
+    const N: usize = 100_000;
+    let sb = Sandbox::new();
+    let feed = |w: &mut ChildStdin| {
+        let mut v = Vec::with_capacity(N * 12);
+        for _ in 0..N {
+            v.extend_from_slice(b"D0755 0 d\n");
+        }
+        for _ in 0..N {
+            v.extend_from_slice(b"E\n");
+        }
+        let _ = w.write_all(&v);
+    };
+    let (r, t) = hostile_vs_plain(&sb, "nested_dirs", &["-r", "-t"], feed);
+    assert_rss_bounded(&r, "100,000 nested D");
+    figure("hostile.nested_dirs.transcript_bytes", t.text.len());
+    figure(
+        "hostile.nested_dirs.elapsed_s",
+        format!("{:.2}", r.elapsed.as_secs_f64()),
+    );
+    let (r, t) = hostile_swallowed(&sb, "nested_dirs", false, &[], feed);
+    assert_rss_bounded(&r, "100,000 nested D, swallowed");
+    let _ = t;
+}
