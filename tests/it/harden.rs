@@ -1741,3 +1741,224 @@ fn hostile_100k_nested_dirs() {
     assert_rss_bounded(&r, "100,000 nested D, swallowed");
     let _ = t;
 }
+
+// ---- 6. the tracer, property-tested (fuzzing without nightly) --------------
+
+/// Whatever the three streams carry, however it is split, the transcript the
+/// tracer writes reads back: text lines parse with `render(parse(line)) ==
+/// line`, JSON Lines parse, every byte is printable ASCII, and the last line
+/// is the exit status. The same property is the cargo-fuzz target
+/// `fuzz/fuzz_targets/trace.rs`; here it runs on stable, briefly in CI and
+/// long with `make fuzz` (PROPTEST_CASES).
+mod tracer_roundtrip {
+    use std::cell::{Cell, RefCell};
+    use std::io::Write;
+    use std::rc::Rc;
+
+    use proptest::prelude::*;
+    use scptrace::config::{DataMode, Format, Framing};
+    use scptrace::scp::{Options, Role};
+    use scptrace::session::make_writer;
+    use scptrace::trace::Tracer;
+    use scptrace::transcript::parse::Parser;
+    use scptrace::transcript::{Entry, Stream, jsonl, text};
+
+    struct Buf(Rc<RefCell<Vec<u8>>>, Rc<Cell<u64>>);
+
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(b);
+            self.1.set(self.1.get() + b.len() as u64);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    struct Setup {
+        source: bool,
+        recursive: bool,
+        framing: Framing,
+        mode: DataMode,
+        format: Format,
+        timestamps: bool,
+        cap: Option<u64>,
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Read(u8, Vec<u8>),
+        Splice(u8, u32),
+        Eof(u8),
+    }
+
+    fn setup() -> impl Strategy<Value = Setup> {
+        (
+            any::<bool>(),
+            any::<bool>(),
+            prop_oneof![Just(Framing::Message), Just(Framing::Raw)],
+            prop_oneof![Just(DataMode::Head), Just(DataMode::None), Just(DataMode::Full)],
+            prop_oneof![Just(Format::Text), Just(Format::Jsonl)],
+            any::<bool>(),
+            proptest::option::of(256u64..16384),
+        )
+            .prop_map(
+                |(source, recursive, framing, mode, format, timestamps, cap)| Setup {
+                    source,
+                    recursive,
+                    framing,
+                    mode,
+                    format,
+                    timestamps,
+                    cap,
+                },
+            )
+    }
+
+    fn chunk() -> impl Strategy<Value = Vec<u8>> {
+        let pieces: Vec<Vec<u8>> = [
+            &b"\0"[..],
+            b"C0644 40 a\n",
+            b"C0644 0 e\n",
+            b"C0644 70000 big\n",
+            b"C0644 ",
+            b"D0755 0 d\x1b[31m\n",
+            b"E\n",
+            b"T1 0 2 0\n",
+            b"\x01scp: w\n",
+            b"\x02fatal\n",
+            b"\n",
+            b"\t\\\x7f\xff",
+            b"Welcome\n",
+        ]
+        .iter()
+        .map(|p| p.to_vec())
+        .collect();
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 1..64),
+            proptest::sample::select(pieces),
+            (1usize..3, any::<u8>()).prop_map(|(k, b)| vec![b; k * 40_000]),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            8 => (0u8..3, chunk()).prop_map(|(s, b)| Op::Read(s, b)),
+            1 => (0u8..3, 1u32..200_000).prop_map(|(s, n)| Op::Splice(s, n)),
+            1 => (0u8..3).prop_map(Op::Eof),
+        ]
+    }
+
+    fn stream(s: u8) -> Stream {
+        match s {
+            0 => Stream::In,
+            1 => Stream::Out,
+            _ => Stream::Err,
+        }
+    }
+
+    fn check(s: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
+        let out = Rc::new(RefCell::new(Vec::new()));
+        let written = Rc::new(Cell::new(0));
+        let sink = make_writer(s.format, s.timestamps, Buf(out.clone(), written.clone()));
+        let opts = Options {
+            role: if s.source { Role::Source } else { Role::Sink },
+            recursive: s.recursive,
+            target_dir: false,
+            preserve: false,
+        };
+        let mut t = Tracer::new(Some(sink), "prop".into(), s.framing, s.mode, Some(opts));
+        if let Some(cap) = s.cap {
+            t.set_cap(written, cap);
+        }
+        t.header("scptrace", "0.0.0");
+        t.invocation("/usr/bin/scp -t /tmp".into());
+        for op in ops {
+            match op {
+                Op::Read(st, b) => t.bytes(stream(*st), b),
+                Op::Splice(st, n) => {
+                    let n = t.splice_budget(stream(*st)).min(u64::from(*n));
+                    if n > 0 {
+                        t.spliced(stream(*st), n);
+                    }
+                }
+                Op::Eof(st) => t.closed(stream(*st)),
+            }
+        }
+        t.exit(3);
+        t.flush();
+        drop(t);
+        let out = out.borrow();
+        prop_assert!(
+            out.iter()
+                .all(|&b| (0x20..0x7f).contains(&b) || b == b'\n' || b == b'\t'),
+            "a transcript byte that is not printable ASCII"
+        );
+        prop_assert!(out.ends_with(b"\n"));
+        if let Some(cap) = s.cap {
+            // 1.25 × the cap, plus the line that crossed it, the `!!` and `#:`.
+            let longest = out.split(|&b| b == b'\n').map(<[u8]>::len).max().unwrap_or(0) as u64;
+            prop_assert!(
+                out.len() as u64 <= cap + cap / 4 + longest + 400,
+                "{} B with cap {cap}",
+                out.len()
+            );
+        }
+        let body = &out[..out.len() - 1];
+        let mut last = None;
+        let mut p = Parser::new();
+        let mut line = Vec::new();
+        for (i, l) in body.split(|&b| b == b'\n').enumerate() {
+            let ev = match s.format {
+                Format::Text => {
+                    let parsed = p.next_line(l);
+                    prop_assert!(
+                        parsed.is_ok(),
+                        "line {}: {:?}: {}",
+                        i + 1,
+                        parsed,
+                        String::from_utf8_lossy(l)
+                    );
+                    let parsed = parsed.unwrap().expect("no empty lines");
+                    text::render(&parsed.event, parsed.timestamped, &mut line);
+                    prop_assert_eq!(&line[..line.len() - 1], l, "render(parse(line)) != line");
+                    parsed.event
+                }
+                Format::Jsonl => {
+                    let parsed = jsonl::parse_line(l);
+                    prop_assert!(
+                        parsed.is_ok(),
+                        "line {}: {:?}: {}",
+                        i + 1,
+                        parsed,
+                        String::from_utf8_lossy(l)
+                    );
+                    parsed.unwrap().event
+                }
+            };
+            last = Some(ev.entry);
+        }
+        prop_assert_eq!(last, Some(Entry::Exit(3)));
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        #[test]
+        fn transcript_always_reads_back(s in setup(), ops in proptest::collection::vec(op(), 0..40)) {
+            check(&s, &ops)?;
+        }
+    }
+
+    proptest! {
+        // Cases from PROPTEST_CASES (`make fuzz` sets it large).
+        #![proptest_config(ProptestConfig::default())]
+        #[test]
+        #[ignore]
+        fn long_transcript_always_reads_back(s in setup(), ops in proptest::collection::vec(op(), 0..80)) {
+            check(&s, &ops)?;
+        }
+    }
+}
