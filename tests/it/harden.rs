@@ -664,7 +664,7 @@ fn load_50_concurrent_transfers() {
 
     let logs = files_in(&sb.logs());
     assert_eq!(logs.len(), N, "{logs:?}");
-    let mut seen = vec![false; N];
+    let mut seen = [false; N];
     let mut total = 0;
     for log in &logs {
         assert_eq!(
@@ -888,7 +888,7 @@ fn fault_scptrace_killed_real_scp_does_not_linger() {
     let sb = Sandbox::new();
     // Upload: scp is reading its stdin.
     let t = sb.p("up.log");
-    let mut d = upload_400_of_1000(&sb, Some(&t), &sb.p("up-dst"));
+    let d = upload_400_of_1000(&sb, Some(&t), &sb.p("up-dst"));
     let scp = the_child(d.pid());
     kill(Pid::from_raw(d.pid() as i32), Signal::SIGKILL).unwrap();
     let (st, _, _) = d.wait();
@@ -1085,9 +1085,6 @@ fn fault_log_file_size_limit() {
     let want = Rng(3).bytes(1 << 20);
     fs::write(&src, &want).unwrap();
     let t = sb.p("t.log");
-    let mut c = scp_cmd(&sb, Some(&t), &["-f", src.to_str().unwrap()]);
-    c.arg("--data").arg("full");
-    // `run -o T --data full -- scp -f SRC`: the flag must come before `--`.
     let mut c = sb.command(bin());
     c.args(["run", "--data", "full", "-o"])
         .arg(&t)
