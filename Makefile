@@ -4,7 +4,7 @@ prefix ?= /usr/local
 DESTDIR ?=
 BIN    := target/release/scptrace
 
-.PHONY: all build release test test-deps lint demo bench install uninstall clean man completions
+.PHONY: all build release test test-deps lint demo bench install uninstall clean man completions fuzz harden-long
 
 all: build
 
@@ -33,6 +33,28 @@ demo: build
 
 bench: build
 	bash scripts/bench.sh $(BIN)
+
+# Fuzzing (docs/fuzzing.md): each cargo-fuzz target for FUZZ_SECONDS (needs a
+# nightly toolchain and cargo-fuzz; skipped with a note without them), then
+# the tracer round-trip proptest with PROPTEST_CASES cases (stable is enough).
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= decode parse trace
+PROPTEST_CASES ?= 200000
+
+fuzz:
+	@if $(CARGO) +nightly fuzz --version >/dev/null 2>&1; then \
+	  for t in $(FUZZ_TARGETS); do \
+	    mkdir -p fuzz/corpus/$$t && \
+	    (cd fuzz && $(CARGO) +nightly fuzz run -O -s none $$t corpus/$$t seeds/$$t -- \
+	      -dict=$$t.dict -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 -print_final_stats=1) || exit 1; \
+	  done; \
+	else echo "make fuzz: no nightly toolchain or cargo-fuzz: cargo-fuzz targets skipped"; fi
+	PROPTEST_CASES=$(PROPTEST_CASES) $(CARGO) test --release --test it harden::tracer_roundtrip -- --ignored
+
+# The long hardening cases (1 GiB of garbage through the tap, ...), which
+# make test leaves out; FIGURE lines give peak RSS and throughput.
+harden-long:
+	$(CARGO) test --release --test it harden:: -- --ignored --nocapture
 
 # Generated from the CLI definition (clap), never written by hand.
 man: build
