@@ -956,6 +956,70 @@ fn fault_stalled_peer_costs_no_cpu() {
     assert_eq!(t.exit(), 0);
 }
 
+/// The other stalls: a downloading peer that stops reading (backpressure:
+/// scptrace's buffer and the pipes fill up), and stdio on regular files
+/// (which epoll cannot watch, so the relay treats them as always ready) with
+/// a child that sleeps before reading. Neither may busy-loop.
+#[test]
+fn fault_stalls_under_backpressure_cost_no_cpu() {
+    let sb = Sandbox::new();
+    let big = sb.p("big");
+    let want = Rng(11).bytes(8 << 20);
+    fs::write(&big, &want).unwrap();
+    let t = sb.p("down.log");
+    let mut d = Dialog::start(&mut scp_cmd(&sb, Some(&t), &["-f", big.to_str().unwrap()]));
+    d.send(b"\0");
+    let rec = d.read_line();
+    assert_eq!(rec, format!("C0644 {} big\n", 8 << 20).as_bytes());
+    d.send(b"\0");
+    let mut got = d.read_exact(1000);
+    // The peer stops reading: everything between it and scp fills up.
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = d.pid();
+    let t0 = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(3));
+    let ticks = cpu_ticks(pid) - t0;
+    figure("fault.backpressure_3s.cpu_ticks", ticks);
+    assert!(
+        ticks <= 2,
+        "scptrace used {ticks} ticks of CPU over a 3 s backpressure stall"
+    );
+    got.extend(d.read_exact(want.len() - 1000));
+    assert!(got == want, "the downloaded bytes differ");
+    d.expect(b"\0");
+    d.send(b"\0");
+    d.close();
+    let (st, _, _) = d.wait();
+    assert!(st.success(), "{st:?}");
+
+    // stdin and stdout regular files; the child reads nothing for 2 s.
+    let input = sb.p("in");
+    fs::write(&input, Rng(12).bytes(1 << 20)).unwrap();
+    let output = sb.p("out");
+    let mut c = sb.command(bin());
+    c.args(["run", "-o"])
+        .arg(sb.p("files.log"))
+        .args(["--", "sh", "-c", "sleep 2; exec cat"])
+        .stdin(fs::File::open(&input).unwrap())
+        .stdout(fs::File::create(&output).unwrap())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let mut child = c.spawn().unwrap();
+    let pid = child.id();
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_millis(1500));
+    let ticks = cpu_ticks(pid) - t0;
+    figure("fault.files_1_5s.cpu_ticks", ticks);
+    let (st, _) = wait_sampling(&mut child, "files");
+    assert!(st.success());
+    assert!(
+        ticks <= 2,
+        "scptrace used {ticks} ticks of CPU waiting with stdio on regular files"
+    );
+    assert_eq!(fs::read(&output).unwrap(), fs::read(&input).unwrap());
+}
+
 /// The transcript of a tracing failure: whatever reached the disk is whole,
 /// parseable lines, and (when it could be written) the last line is the `!!`
 /// that says the transcript was cut.
