@@ -29,7 +29,9 @@ pub fn run(args: GenerateArgs) -> Result<i32> {
     let mut cmd = Cli::command();
     let mut out = std::io::stdout().lock();
     match args.what {
-        What::Man => clap_mangen::Man::new(cmd).render(&mut out).context("writing the man page")?,
+        What::Man => clap_mangen::Man::new(cmd)
+            .render(&mut out)
+            .context("writing the man page")?,
         What::Bash => clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "scptrace", &mut out),
         What::Zsh => clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, "scptrace", &mut out),
         What::Fish => clap_complete::generate(clap_complete::Shell::Fish, &mut cmd, "scptrace", &mut out),
