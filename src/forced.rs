@@ -5,8 +5,8 @@
 //! would have run it, untraced.
 //!
 //! What sshd would have done (OpenSSH session.c, `do_child`): with no command,
-//! exec the user's shell as a login shell (argv[0] `-bash`); with a command,
-//! `shell -c COMMAND` with argv[0] the shell's file name. A subsystem request
+//! exec the user's shell as a login shell (`argv[0]` `-bash`); with a command,
+//! `shell -c COMMAND` with `argv[0]` the shell's file name. A subsystem request
 //! arrives as its configured command (`/usr/lib/openssh/sftp-server`), or as
 //! `internal-sftp`, which sshd would have run in-process: here it becomes the
 //! sftp-server binary with the same arguments.
@@ -160,7 +160,7 @@ fn user_shell() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/bin/sh"))
 }
 
-/// The shell's file name: its argv[0] for `-c`, as sshd gives it.
+/// The shell's file name: its `argv[0]` for `-c`, as sshd gives it.
 fn shell_name(shell: &Path) -> OsString {
     shell
         .file_name()

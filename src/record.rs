@@ -83,7 +83,7 @@ enum PlanOutput {
 struct Plan {
     /// The real ssh program, resolved.
     ssh: PathBuf,
-    /// What the real ssh sees as argv[0]: what scp would have passed.
+    /// What the real ssh sees as `argv[0]`: what scp would have passed.
     ssh_argv0: OsString,
     output: PlanOutput,
     flags: Flags,

@@ -24,7 +24,7 @@ use crate::warn::warn;
 pub struct Target {
     /// The executable.
     pub program: PathBuf,
-    /// What the child sees as argv[0].
+    /// What the child sees as `argv[0]`.
     pub argv0: OsString,
     pub args: Vec<OsString>,
     /// The scp options when this is a legacy scp server (enables decoding).

@@ -45,7 +45,7 @@ pub struct Options {
 }
 
 impl Options {
-    /// Reads a legacy scp server's arguments (without argv[0]) the way scp's
+    /// Reads a legacy scp server's arguments (without `argv[0]`) the way scp's
     /// getopt would; `None` unless exactly one of `-t`/`-f` is present.
     pub fn from_scp_args<S: AsRef<OsStr>>(args: &[S]) -> Option<Options> {
         // Options of OpenSSH scp that take a value; their values must be skipped.
