@@ -60,6 +60,11 @@ fn open_sink(
         Output::File(p) => (p.display().to_string(), logdir::create_named(p)?),
         Output::Stderr => {
             let w = std::io::LineWriter::new(StderrWriter);
+            let styles = crate::style::Styles::for_stderr(settings.color.value);
+            if settings.format.value == Format::Text && styles != crate::style::Styles::plain() {
+                let sink = crate::show::StyledWriter::new(w, styles, settings.timestamps.value);
+                return Ok(("stderr".into(), Box::new(sink)));
+            }
             return Ok((
                 "stderr".into(),
                 make_writer(settings.format.value, settings.timestamps.value, w),

@@ -103,6 +103,13 @@ impl Styles {
         Styles::choose(when, std::io::stdout().is_terminal(), no_color, dumb)
     }
 
+    /// The styles for output to this process's stderr (`record -o -`).
+    pub fn for_stderr(when: ColorWhen) -> Styles {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let dumb = std::env::var_os("TERM").is_some_and(|v| v == "dumb");
+        Styles::choose(when, std::io::stderr().is_terminal(), no_color, dumb)
+    }
+
     /// The style of a stream's line letter.
     pub fn stream(&self, s: Stream) -> Style {
         match s {
