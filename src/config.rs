@@ -87,6 +87,7 @@ pub struct Flags {
     pub max_log_bytes: Option<u64>,
     pub keep: Option<u64>,
     pub keep_days: Option<u64>,
+    pub splice: Option<bool>,
 }
 
 /// Every setting, resolved.
@@ -106,6 +107,8 @@ pub struct Settings {
     pub keep: Setting<u64>,
     /// Delete transcripts older than this many days (0 = keep all).
     pub keep_days: Setting<u64>,
+    /// Move file data with splice(2) where possible (off: always read/write).
+    pub splice: Setting<bool>,
     /// Problems met while loading (unreadable or invalid files, bad values).
     pub warnings: Vec<String>,
 }
@@ -286,6 +289,7 @@ impl Settings {
         );
         let keep = l.pick("keep", "SCPTRACE_KEEP", flags.keep, 0);
         let keep_days = l.pick("keep_days", "SCPTRACE_KEEP_DAYS", flags.keep_days, 0);
+        let splice = l.pick("splice", "SCPTRACE_SPLICE", flags.splice.map(Bool), Bool(true));
         Settings {
             log_dir,
             real_scp,
@@ -300,6 +304,10 @@ impl Settings {
             max_log_bytes,
             keep,
             keep_days,
+            splice: Setting {
+                value: splice.value.0,
+                origin: splice.origin,
+            },
             warnings: l.warnings,
         }
     }

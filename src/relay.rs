@@ -171,7 +171,13 @@ pub struct Outcome {
 /// Relays our stdin/stdout/stderr to and from the child until the child has
 /// exited and its output is drained. Does not wait for EOF on our stdin: in a
 /// download the client closes its side only after it saw ours end.
-pub fn relay(mut sp: Spawned, signals: &SignalPipe, tracer: &mut Tracer) -> io::Result<Outcome> {
+/// `splice` false forces plain read/write for everything (`SCPTRACE_SPLICE=0`).
+pub fn relay(
+    mut sp: Spawned,
+    signals: &SignalPipe,
+    tracer: &mut Tracer,
+    splice: bool,
+) -> io::Result<Outcome> {
     let saved: Vec<(RawFd, i32)> = [0, 1, 2]
         .iter()
         .filter_map(|&fd| get_flags(fd).map(|f| (fd, f)))
@@ -194,6 +200,9 @@ pub fn relay(mut sp: Spawned, signals: &SignalPipe, tracer: &mut Tracer) -> io::
         Flow::new(Stream::Out, End::new(child_out, true), End::new(1, false)),
         Flow::new(Stream::Err, End::new(child_err, true), End::new(2, false)),
     ];
+    for f in flows.iter_mut() {
+        f.splice = splice;
+    }
     let mut poll = Poll::new()?;
     for (i, f) in flows.iter_mut().enumerate() {
         register(&poll, &mut f.src, Token(2 * i), Interest::READABLE);

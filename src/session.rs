@@ -170,7 +170,7 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
             return Err(anyhow::anyhow!("cannot run {}: {e}", target.program.display()));
         }
     };
-    let outcome = relay::relay(spawned, &signals, &mut tracer)?;
+    let outcome = relay::relay(spawned, &signals, &mut tracer, settings.splice.value)?;
     tracer.exit(child::status_code(outcome.status));
     tracer.flush();
     drop(tracer);

@@ -6,6 +6,7 @@ mod harden;
 mod record;
 mod replay;
 mod show;
+mod splice;
 mod sshd;
 mod tap;
 mod util;
