@@ -768,6 +768,46 @@ fn summary_text(path: &Path, s: &Summary, st: &Styles) -> String {
     o
 }
 
+/// A live transcript writer with colour (`record -o -` on a terminal): the
+/// same lines as the text form, styled once per event.
+pub struct StyledWriter<W: std::io::Write> {
+    out: W,
+    styles: Styles,
+    timestamps: bool,
+    scratch: Vec<u8>,
+    line: Vec<u8>,
+}
+
+impl<W: std::io::Write> StyledWriter<W> {
+    pub fn new(out: W, styles: Styles, timestamps: bool) -> Self {
+        StyledWriter {
+            out,
+            styles,
+            timestamps,
+            scratch: Vec::new(),
+            line: Vec::new(),
+        }
+    }
+}
+
+impl<W: std::io::Write> crate::transcript::Sink for StyledWriter<W> {
+    fn event(&mut self, ev: &Event) -> std::io::Result<()> {
+        self.line.clear();
+        render_styled(
+            ev,
+            self.timestamps,
+            &self.styles,
+            &mut self.scratch,
+            &mut self.line,
+        );
+        self.out.write_all(&self.line)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -920,45 +960,5 @@ mod tests {
         assert!(text.contains("violations  1: name-slash ×1"), "{text}");
         assert!(!text.contains('\x1b'));
         assert_only_our_escapes(summary_text(Path::new("t.log"), &s, &Styles::colored()).as_bytes());
-    }
-}
-
-/// A live transcript writer with colour (`record -o -` on a terminal): the
-/// same lines as the text form, styled once per event.
-pub struct StyledWriter<W: std::io::Write> {
-    out: W,
-    styles: Styles,
-    timestamps: bool,
-    scratch: Vec<u8>,
-    line: Vec<u8>,
-}
-
-impl<W: std::io::Write> StyledWriter<W> {
-    pub fn new(out: W, styles: Styles, timestamps: bool) -> Self {
-        StyledWriter {
-            out,
-            styles,
-            timestamps,
-            scratch: Vec::new(),
-            line: Vec::new(),
-        }
-    }
-}
-
-impl<W: std::io::Write> crate::transcript::Sink for StyledWriter<W> {
-    fn event(&mut self, ev: &Event) -> std::io::Result<()> {
-        self.line.clear();
-        render_styled(
-            ev,
-            self.timestamps,
-            &self.styles,
-            &mut self.scratch,
-            &mut self.line,
-        );
-        self.out.write_all(&self.line)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
     }
 }
