@@ -1177,12 +1177,13 @@ fn fault_log_file_size_limit() {
 // ---- 3. cap and retention ---------------------------------------------------
 
 /// A transfer whose transcript would be far larger than SCPTRACE_MAX_LOG_BYTES
-/// (4096, `--data full`, a tree of 300 files): the transcript stays below
-/// 1.25 × the cap plus a few lines, says both when contents stop being shown
-/// and when it stops, still ends with `#: 0`, and the transfer is intact.
+/// (4096, `--data full`): a tree of 300 files, and a tree of two 2000-byte
+/// files (whose first data line alone crosses both limits). The transcript
+/// stays below 1.25 × the cap plus a few lines, says first that contents stop
+/// being shown and then that it stops, ends with `#: 0`, and the transfer is
+/// intact.
 #[test]
 fn cap_keeps_the_transcript_small() {
-    const CAP: usize = 4096;
     let sb = Sandbox::new();
     let mut rng = Rng(9);
     for d in 0..10 {
@@ -1191,30 +1192,46 @@ fn cap_keeps_the_transcript_small() {
             fs::write(sb.p(&format!("tree/d{d}/f{f}")), rng.bytes(1000 + f * 10)).unwrap();
         }
     }
+    fs::create_dir(sb.p("two")).unwrap();
+    for f in 0..2 {
+        fs::write(sb.p(&format!("two/f{f}")), rng.bytes(2000)).unwrap();
+    }
+    capped_upload(&sb, "tree");
+    capped_upload(&sb, "two");
+}
+
+fn capped_upload(sb: &Sandbox, tree: &str) {
+    const CAP: usize = 4096;
+    let _ = fs::remove_dir_all(sb.p("up"));
+    let _ = fs::remove_dir_all(sb.logs());
     fs::create_dir(sb.p("up")).unwrap();
     let r = run_bytes(
         &mut sb.scp_client(
-            &["-r", "tree", "localhost:up/"],
+            &["-r", tree, "localhost:up/"],
             &[("SCPTRACE_MAX_LOG_BYTES", "4096"), ("SCPTRACE_DATA", "full")],
         ),
         vec![],
     );
     r.assert_success("capped upload");
-    assert_eq!(snapshot(&sb.p("up/tree")), snapshot(&sb.p("tree")));
+    assert_eq!(snapshot(&sb.p(&format!("up/{tree}"))), snapshot(&sb.p(tree)));
     let logs = files_in(&sb.logs());
     assert_eq!(logs.len(), 1);
     let t = Transcript::read(&logs[0]);
     figure("cap.max_log_bytes", CAP);
-    figure("cap.transcript_bytes", t.text.len());
+    figure(&format!("cap.{tree}.transcript_bytes"), t.text.len());
     assert_eq!(t.exit(), 0);
+    // First the soft limit's `!!`, then the hard limit's, then only `#: 0`.
     let p = t.problems();
+    let soft = p
+        .iter()
+        .position(|l| l.contains("file contents are no longer shown"));
+    let hard = p.iter().position(|l| l.contains("only the exit status follows"));
+    assert!(soft.is_some() && hard.is_some() && soft < hard, "{p:?}");
+    let n = t.events.len();
     assert!(
-        p.iter().any(|l| l.contains("file contents are no longer shown")),
-        "{p:?}"
-    );
-    assert!(
-        p.iter().any(|l| l.contains("only the exit status follows")),
-        "{p:?}"
+        matches!(&t.events[n - 2].entry, Entry::Problem(l) if l.contains("only the exit status follows")),
+        "{}",
+        tail(&t.text)
     );
     // The hard limit is checked before each line: it can be passed by one
     // line, then come the `!!` line and `#: 0`.
