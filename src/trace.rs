@@ -122,27 +122,34 @@ impl Tracer {
         }
         if let Some(cap) = self.cap.as_mut() {
             let written = cap.written.get();
-            if cap.truncated && !matches!(entry, Entry::Exit(_)) {
+            let is_exit = matches!(entry, Entry::Exit(_));
+            if cap.truncated && !is_exit {
                 return;
             }
-            if !cap.truncated && written >= cap.hard {
-                cap.truncated = true;
-                let line = format!(
-                    "transcript truncated at {written} B (max_log_bytes {}): only the exit status follows",
-                    cap.soft
-                );
-                self.write_entry(Entry::Problem(line));
-                if !matches!(entry, Entry::Exit(_)) {
-                    return;
-                }
-            } else if !cap.quiet && written >= cap.soft {
-                cap.quiet = true;
+            // Both limits are checked at once: a line that crosses both gets
+            // the soft limit's `!!` first. Checked one after the other, the
+            // soft one came after "only the exit status follows", right
+            // before `#:` (tests/it/harden.rs `cap_keeps_the_transcript_small`).
+            let soft = !cap.quiet && written >= cap.soft;
+            let hard = !cap.truncated && written >= cap.hard;
+            cap.quiet |= soft;
+            cap.truncated |= hard;
+            let max = cap.soft;
+            if soft {
                 self.data_mode = DataMode::None;
                 let line = format!(
-                    "transcript reached {written} B (max_log_bytes {}): file contents are no longer shown",
-                    cap.soft
+                    "transcript reached {written} B (max_log_bytes {max}): file contents are no longer shown"
                 );
                 self.write_entry(Entry::Problem(line));
+            }
+            if hard {
+                let line = format!(
+                    "transcript truncated at {written} B (max_log_bytes {max}): only the exit status follows"
+                );
+                self.write_entry(Entry::Problem(line));
+                if !is_exit {
+                    return;
+                }
             }
         }
         self.write_entry(entry);
