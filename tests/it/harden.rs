@@ -7,8 +7,8 @@
 //! RSS, CPU while stalled, transcripts under load) are printed as `FIGURE`
 //! lines on stderr (`--nocapture` shows them); docs/hardening.md records them.
 //!
-//! The longer variants (1 GiB of garbage through a swallowing scp, the
-//! transcript round trip with many cases) are `#[ignore]`d: `make harden-long`.
+//! The longer variants (8 GiB of garbage through a swallowing scp, the
+//! transcript round trip with more cases) are `#[ignore]`d: `make harden-long`.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -1612,17 +1612,17 @@ fn garbage_case(n: usize, label: &str) {
     assert!(t.text.len() < 81 << 20, "{} B", t.text.len());
 }
 
-/// 256 MiB of garbage (the 1 GiB run is `hostile_1gib_garbage`, ignored).
+/// 1 GiB of garbage (about 4 s; 8 GiB is `hostile_8gib_garbage`, ignored).
 #[test]
 fn hostile_garbage() {
-    garbage_case(256 << 20, "garbage_256MiB");
+    garbage_case(1 << 30, "garbage_1GiB");
 }
 
-/// 1 GiB of garbage through the swallowing scp: `make harden-long`.
+/// 8 GiB of garbage through the swallowing scp: `make harden-long`.
 #[test]
 #[ignore]
-fn hostile_1gib_garbage() {
-    garbage_case(1 << 30, "garbage_1GiB");
+fn hostile_8gib_garbage() {
+    garbage_case(8 << 30, "garbage_8GiB");
 }
 
 /// A C record announcing 2^64−1 bytes: the real scp refuses it the same way
