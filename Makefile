@@ -51,7 +51,7 @@ fuzz:
 	else echo "make fuzz: no nightly toolchain or cargo-fuzz: cargo-fuzz targets skipped"; fi
 	PROPTEST_CASES=$(PROPTEST_CASES) $(CARGO) test --release --test it harden::tracer_roundtrip -- --ignored
 
-# The long hardening cases (1 GiB of garbage through the tap, ...), which
+# The long hardening cases (8 GiB of garbage through the tap, ...), which
 # make test leaves out; FIGURE lines give peak RSS and throughput.
 harden-long:
 	$(CARGO) test --release --test it harden:: -- --ignored --nocapture
