@@ -44,8 +44,8 @@ PROPTEST_CASES ?= 200000
 fuzz:
 	@if $(CARGO) +nightly fuzz --version >/dev/null 2>&1; then \
 	  for t in $(FUZZ_TARGETS); do \
-	    mkdir -p fuzz/corpus/$$t && \
-	    (cd fuzz && $(CARGO) +nightly fuzz run -O -s none $$t corpus/$$t seeds/$$t -- \
+	    mkdir -p fuzz/corpus/$$t && cp -n fuzz/seeds/$$t/* fuzz/corpus/$$t/ && \
+	    (cd fuzz && $(CARGO) +nightly fuzz run -O -s none $$t corpus/$$t -- \
 	      -dict=$$t.dict -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 -print_final_stats=1) || exit 1; \
 	  done; \
 	else echo "make fuzz: no nightly toolchain or cargo-fuzz: cargo-fuzz targets skipped"; fi
