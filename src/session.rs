@@ -100,7 +100,6 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
     for w in &settings.warnings {
         warn(w);
     }
-    let signals = child::install_signal_pipe()?;
     // Name transcripts of scp sessions `…-scp.log` whatever runs them (forced
     // mode runs the user's shell), so they sort and glob together.
     let tag = if target.scp.is_some() {
@@ -170,6 +169,10 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
             return Err(anyhow::anyhow!("cannot run {}: {e}", target.program.display()));
         }
     };
+    // Only now our handlers: the child was started with the dispositions we
+    // were given (an ignored SIGHUP under nohup stays ignored for it). A child
+    // that exits before this is found by the relay's first wait.
+    let signals = child::install_signal_pipe()?;
     let outcome = relay::relay(spawned, &signals, &mut tracer, settings.splice.value)?;
     tracer.exit(child::status_code(outcome.status));
     tracer.flush();
