@@ -214,6 +214,10 @@ pub struct Decoder {
     depth: u64,
     /// A `T` awaits its `C`/`D`.
     times_pending: bool,
+    /// The sink answered a file's end before its end byte was seen: a sink
+    /// that acks as soon as it has the data (PuTTY's pscp does) races the
+    /// source's `\0` across the two directions. That end then awaits nothing.
+    end_preacked: bool,
     ended: Option<End>,
     /// A direction ended in the middle of a file's data.
     truncated: bool,
@@ -262,6 +266,7 @@ impl Decoder {
             stack_bytes: 0,
             depth: 0,
             times_pending: false,
+            end_preacked: false,
             ended: None,
             truncated: false,
             src_closed: false,
@@ -526,7 +531,7 @@ impl Decoder {
                         end: pos + 1,
                         msg,
                     });
-                    self.push_pending(Pending::DataEnd);
+                    self.push_data_end();
                     pos + 1
                 }
                 1 | 2 => {
@@ -656,6 +661,16 @@ impl Decoder {
         }
         if reply == Reply::Fatal {
             self.ended = Some(End::Fatal(dir));
+        }
+        if self.pending.is_empty()
+            && self.pending_extra == 0
+            && self.src.st == St::DataEnd
+            && !self.end_preacked
+        {
+            // All of the file's data has passed and its end byte has not been
+            // seen yet: this reply answers that end (see `end_preacked`).
+            self.end_preacked = true;
+            return;
         }
         let Some(p) = self.pop_pending() else {
             // A fatal error needs no question; a bad reply was flagged already;
@@ -850,7 +865,7 @@ impl Decoder {
                     } else if after_data && !at_eof {
                         // OpenSSH's source reports a read error in place of the
                         // \0; the sink still answers it.
-                        self.push_pending(Pending::DataEnd);
+                        self.push_data_end();
                     }
                 } else if !at_eof {
                     self.reply(dir, if fatal { Reply::Fatal } else { Reply::Warning }, out);
@@ -1045,6 +1060,15 @@ impl Decoder {
     }
 
     // ---- bookkeeping ----------------------------------------------------
+
+    /// A file's end (its `\0`, or an error in its place) awaits a reply,
+    /// unless the sink has answered it already.
+    fn push_data_end(&mut self) {
+        if std::mem::take(&mut self.end_preacked) {
+            return;
+        }
+        self.push_pending(Pending::DataEnd);
+    }
 
     fn push_pending(&mut self, p: Pending) {
         if self.pending_extra > 0 || self.pending.len() >= PENDING_CAP {
@@ -1332,6 +1356,54 @@ fn parse_times(body: &[u8], viols: &mut Vec<(&'static str, String)>) -> Option<M
 
 #[cfg(test)]
 mod tests {
+
+    /// A sink that acks a file as soon as it has the data (PuTTY's pscp) can
+    /// have its ack seen before the source's end byte: not a violation, and
+    /// the end byte then awaits nothing.
+    #[test]
+    fn ack_overtaking_the_end_byte_is_not_a_violation() {
+        use crate::scp::{Options, Role};
+        let opts = Options {
+            role: Role::Source,
+            recursive: false,
+            target_dir: false,
+            preserve: false,
+        };
+        for overtake in [false, true] {
+            let mut d = Decoder::new(opts);
+            let mut ev = Vec::new();
+            d.feed(Dir::In, b"\0", &mut ev);
+            d.feed(Dir::Out, b"C0644 3 a\n", &mut ev);
+            d.feed(Dir::In, b"\0", &mut ev);
+            d.feed(Dir::Out, b"abc", &mut ev);
+            if overtake {
+                d.feed(Dir::In, b"\0", &mut ev);
+                d.feed(Dir::Out, b"\0", &mut ev);
+            } else {
+                d.feed(Dir::Out, b"\0", &mut ev);
+                d.feed(Dir::In, b"\0", &mut ev);
+            }
+            d.eof(Dir::In, &mut ev);
+            d.eof(Dir::Out, &mut ev);
+            d.finish(&mut ev);
+            let v: Vec<_> = ev
+                .iter()
+                .filter(|e| matches!(e, Event::Violation { .. }))
+                .collect();
+            assert!(v.is_empty(), "overtake={overtake}: {v:?}");
+        }
+        // A second early ack is still one too many.
+        let mut d = Decoder::new(opts);
+        let mut ev = Vec::new();
+        d.feed(Dir::In, b"\0", &mut ev);
+        d.feed(Dir::Out, b"C0644 3 a\nabc", &mut ev);
+        d.feed(Dir::In, b"\0\0\0", &mut ev);
+        assert!(
+            ev.iter()
+                .any(|e| matches!(e, Event::Violation { v, .. } if v.name == "unexpected-reply"))
+        );
+    }
+
     use super::*;
     use crate::scp::Role;
 
