@@ -5,7 +5,7 @@
 //! variable `SCPTRACE_<NAME>` and a key in `config.toml`.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 /// Where a setting's value came from (shown by `doctor`).
@@ -311,22 +311,6 @@ impl Settings {
             warnings: l.warnings,
         }
     }
-}
-
-/// Writes `key = "value"` into a TOML file, keeping its other keys.
-pub fn set_file_key(path: &Path, key: &str, value: &str) -> std::io::Result<()> {
-    let mut table = match std::fs::read_to_string(path) {
-        Ok(t) => t
-            .parse::<toml::Table>()
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
-        Err(e) => return Err(e),
-    };
-    table.insert(key.to_string(), toml::Value::String(value.to_string()));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, table.to_string())
 }
 
 #[cfg(test)]

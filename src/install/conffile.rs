@@ -1,6 +1,6 @@
 //! Setting and restoring one top-level key of `config.toml` by editing its
 //! line, so an admin's comments, order and other keys survive an install and
-//! an uninstall byte for byte (`config::set_file_key` re-renders the table).
+//! an uninstall byte for byte (re-rendering the table with the toml crate would drop comments and order).
 
 use std::fmt;
 
