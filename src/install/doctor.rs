@@ -154,6 +154,7 @@ fn settings_report(s: &Settings) -> Vec<SettingReport> {
         ),
         row("keep", s.keep.value.to_string(), &s.keep.origin),
         row("keep_days", s.keep_days.value.to_string(), &s.keep_days.origin),
+        row("splice", s.splice.value.to_string(), &s.splice.origin),
     ]
 }
 
