@@ -72,6 +72,7 @@ impl LogDir {
                 path.display()
             )));
         }
+        check_ancestors(&fd, path, me)?;
         Ok(LogDir {
             path: path.to_path_buf(),
             fd,
@@ -117,6 +118,37 @@ impl LogDir {
             self.path.display()
         )))
     }
+}
+
+/// Every directory above the log directory (as it really is, symlinks
+/// resolved) must be owned by root or by us, and not writable by group or
+/// others unless sticky (like /tmp): otherwise someone else could swap a
+/// parent for a symlink of their choosing between our checks and our writes.
+/// The same rule as OpenSSH's `safe_path` for authorized_keys.
+fn check_ancestors(fd: &OwnedFd, shown: &Path, me: u32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(real) = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) else {
+        return Ok(()); // no /proc: the last component's checks still hold
+    };
+    for dir in real.ancestors().skip(1) {
+        let Ok(m) = std::fs::metadata(dir) else { continue };
+        let owner_ok = m.uid() == 0 || m.uid() == me;
+        let open = m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0;
+        if !owner_ok || open {
+            return Err(io::Error::other(format!(
+                "log directory {}: its parent {} is {}; someone else could redirect transcripts (use a directory under your home)",
+                shown.display(),
+                dir.display(),
+                if owner_ok {
+                    format!("writable by group or others (mode {:04o})", m.mode() & 0o7777)
+                } else {
+                    format!("owned by uid {}", m.uid())
+                }
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Creates a transcript at an explicit path (`-o FILE`): 0600, never through a
@@ -322,6 +354,19 @@ mod tests {
         assert_eq!(left[2], "notes.txt");
         prune(tmp.path(), 0, 1);
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn refuses_a_log_dir_under_an_open_parent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let open = tmp.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = LogDir::open(&open.join("logs")).err().expect("refused");
+        assert!(e.to_string().contains("writable by group or others"), "{e}");
+        // Sticky, like /tmp: fine.
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        LogDir::open(&open.join("logs2")).unwrap();
     }
 
     #[test]
