@@ -19,7 +19,6 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -27,6 +26,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use scptrace::transcript::parse::parse_text;
+
+use crate::util::Dialog;
 use scptrace::transcript::{Entry, Event, Kind};
 
 // ---- helpers ---------------------------------------------------------------
@@ -236,129 +237,10 @@ fn run_bytes(cmd: &mut Command, input: Vec<u8>) -> Ran {
     })
 }
 
-/// A program driven step by step: write to its stdin, wait for bytes on its
-/// stdout, each wait with a deadline.
-struct Dialog {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: mpsc::Receiver<Vec<u8>>,
-    pending: Vec<u8>,
-    err: Option<JoinHandle<Vec<u8>>>,
-}
-
-impl Dialog {
-    fn start(cmd: &mut Command) -> Dialog {
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-        let mut out = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 1 << 16];
-            loop {
-                match out.read(&mut buf) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => {
-                        if tx.send(buf[..n].to_vec()).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        let err = reader(child.stderr.take().unwrap());
-        Dialog {
-            stdin: child.stdin.take(),
-            child,
-            stdout: rx,
-            pending: Vec::new(),
-            err: Some(err),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        let w = self.stdin.as_mut().unwrap();
-        w.write_all(bytes).unwrap();
-        w.flush().unwrap();
-    }
-
-    fn close(&mut self) {
-        self.stdin = None;
-    }
-
-    /// Waits for exactly `want` next on stdout.
-    fn expect(&mut self, want: &[u8]) {
-        let got = self.read_exact(want.len());
-        assert_eq!(
-            scptrace::escape::escape(&got),
-            scptrace::escape::escape(want),
-            "unexpected bytes on stdout"
-        );
-    }
-
-    /// The next `n` bytes on stdout.
-    fn read_exact(&mut self, n: usize) -> Vec<u8> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.pending.len() < n {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(b) => self.pending.extend_from_slice(&b),
-                Err(e) => panic!(
-                    "waiting for {n} bytes on stdout: {e:?}; got {} bytes, ending {:?}",
-                    self.pending.len(),
-                    scptrace::escape::escape(&self.pending[self.pending.len().saturating_sub(64)..])
-                ),
-            }
-        }
-        self.pending.drain(..n).collect()
-    }
-
-    /// Stdout up to and including the next newline.
-    fn read_line(&mut self) -> Vec<u8> {
-        let mut line = Vec::new();
-        loop {
-            let b = self.read_exact(1);
-            line.extend_from_slice(&b);
-            if b == b"\n" {
-                return line;
-            }
-        }
-    }
-
-    /// Everything else on stdout until EOF.
-    fn rest_of_stdout(&mut self) -> Vec<u8> {
-        let mut v = std::mem::take(&mut self.pending);
-        while let Ok(b) = self.stdout.recv_timeout(DEADLINE) {
-            v.extend_from_slice(&b);
-        }
-        v
-    }
-
-    /// Waits for the exit (stdin left as it is): status, stdout after what
-    /// was read, stderr.
-    fn wait(mut self) -> (ExitStatus, Vec<u8>, Vec<u8>) {
-        let (st, _) = wait_sampling(&mut self.child, "dialog");
-        let out = self.rest_of_stdout();
-        let err = self.err.take().unwrap().join().unwrap();
-        (st, out, err)
-    }
-}
-
-impl Drop for Dialog {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            kill_group(self.child.id());
-            let _ = self.child.wait();
-        }
-    }
+/// Waits for a dialog's program to exit, sampling its peak RSS as the other
+/// waits here do: the status, the rest of stdout, stderr.
+fn wait_dialog(d: Dialog) -> (ExitStatus, Vec<u8>, Vec<u8>) {
+    d.wait_using(|c| wait_sampling(c, "dialog").0)
 }
 
 /// The pids of `pid`'s children.
@@ -777,7 +659,7 @@ fn same_as_plain(sb: &Sandbox, name: &str, fault: impl Fn(&mut Dialog, u32)) -> 
     let mut plain = upload_400_of_1000(sb, None, &dir);
     let pid = plain.pid();
     fault(&mut plain, pid);
-    let (st, out, err) = plain.wait();
+    let (st, out, err) = wait_dialog(plain);
     let want = Seen {
         raw_status: st.into_raw(),
         stdout: out,
@@ -788,7 +670,7 @@ fn same_as_plain(sb: &Sandbox, name: &str, fault: impl Fn(&mut Dialog, u32)) -> 
     let mut traced = upload_400_of_1000(sb, Some(&t), &dir);
     let scp = the_child(traced.pid());
     fault(&mut traced, scp);
-    let (st, out, err) = traced.wait();
+    let (st, out, err) = wait_dialog(traced);
     assert_no_panic(&err, name);
     let got = Seen {
         raw_status: st.into_raw(),
@@ -891,7 +773,7 @@ fn fault_scptrace_killed_real_scp_does_not_linger() {
     let d = upload_400_of_1000(&sb, Some(&t), &sb.p("up-dst"));
     let scp = the_child(d.pid());
     kill(Pid::from_raw(d.pid() as i32), Signal::SIGKILL).unwrap();
-    let (st, _, _) = d.wait();
+    let (st, _, _) = wait_dialog(d);
     assert_eq!(st.signal(), Some(9));
     let gone = wait_gone(scp);
     figure("fault.sigkill_upload.scp_gone_ms", gone.as_millis());
@@ -949,7 +831,7 @@ fn fault_stalled_peer_costs_no_cpu() {
     d.send(b"\0");
     d.expect(b"\0");
     d.close();
-    let (st, _, err) = d.wait();
+    let (st, _, err) = wait_dialog(d);
     assert!(st.success(), "{st:?} {}", String::from_utf8_lossy(&err));
     assert_eq!(fs::read(dir.join("f")).unwrap(), vec![b'x'; 1000]);
     let t = Transcript::read(&t);
@@ -989,7 +871,7 @@ fn fault_stalls_under_backpressure_cost_no_cpu() {
     d.expect(b"\0");
     d.send(b"\0");
     d.close();
-    let (st, _, _) = d.wait();
+    let (st, _, _) = wait_dialog(d);
     assert!(st.success(), "{st:?}");
 
     // stdin and stdout regular files; the child reads nothing for 2 s.
@@ -1164,7 +1046,7 @@ fn fault_log_file_size_limit() {
     }
     let mut d = Dialog::start(&mut c);
     let got = sink_peer(&mut d);
-    let (st, _, err) = d.wait();
+    let (st, _, err) = wait_dialog(d);
     assert_no_panic(&err, "RLIMIT_FSIZE");
     assert_eq!(st.signal(), None, "scptrace died of a signal: {st:?}");
     assert!(st.success(), "{st:?}: {}", String::from_utf8_lossy(&err));

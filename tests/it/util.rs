@@ -262,20 +262,42 @@ impl Dialog {
 
     /// Waits until the program has written exactly `want` next on stdout.
     pub fn expect(&mut self, want: &[u8]) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.pending.len() < want.len() {
+        let got = self.read_within(want.len(), Duration::from_secs(20));
+        assert_eq!(escape(&got), escape(want), "unexpected bytes on stdout");
+    }
+
+    /// The next `n` bytes on stdout (30 s at most).
+    pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        self.read_within(n, Duration::from_secs(30))
+    }
+
+    /// Stdout up to and including the next newline.
+    pub fn read_line(&mut self) -> Vec<u8> {
+        let mut line = Vec::new();
+        loop {
+            let b = self.read_exact(1);
+            line.extend_from_slice(&b);
+            if b == b"\n" {
+                return line;
+            }
+        }
+    }
+
+    /// The next `n` bytes on stdout; fails the test if they take longer than `limit`.
+    fn read_within(&mut self, n: usize, limit: Duration) -> Vec<u8> {
+        let deadline = Instant::now() + limit;
+        while self.pending.len() < n {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.stdout.recv_timeout(left) {
                 Ok(b) => self.pending.extend_from_slice(&b),
                 Err(e) => panic!(
-                    "waiting for {:?} on stdout: {e:?}; got {:?}",
-                    escape(want),
-                    escape(&self.pending)
+                    "waiting for {n} bytes on stdout: {e:?}; got {} bytes, ending {:?}",
+                    self.pending.len(),
+                    escape(&self.pending[self.pending.len().saturating_sub(64)..])
                 ),
             }
         }
-        let got: Vec<u8> = self.pending.drain(..want.len()).collect();
-        assert_eq!(escape(&got), escape(want), "unexpected bytes on stdout");
+        self.pending.drain(..n).collect()
     }
 
     /// Everything else the program writes on stdout until EOF.
@@ -300,6 +322,18 @@ impl Dialog {
         let st = wait_deadline(&mut self.child, DEADLINE, &"dialog");
         let err = self.err.take().unwrap().join().unwrap();
         (st, err)
+    }
+
+    /// Waits for the exit with `wait` (stdin left as it is) and returns the
+    /// status, the rest of stdout and stderr.
+    pub fn wait_using(
+        mut self,
+        wait: impl FnOnce(&mut Child) -> ExitStatus,
+    ) -> (ExitStatus, Vec<u8>, Vec<u8>) {
+        let st = wait(&mut self.child);
+        let out = self.rest_of_stdout();
+        let err = self.err.take().unwrap().join().unwrap();
+        (st, out, err)
     }
 }
 
