@@ -1,26 +1,26 @@
-//! scptrace as a library: the pure parts (escaping, the SCP decoder, the
-//! transcript formats) and the I/O around them (relay, child, log files), so
-//! that tests, fuzz targets and benchmarks reach them directly. `main.rs` only
-//! dispatches.
+//! scptrace as a library, in layers (docs/architecture.md): the commands on
+//! top (`cmd`), the tap and the install machinery in the middle (`tap`,
+//! `deploy`), the transcript format below them, the pure protocol below that,
+//! and small leaf modules at the bottom. Tests, fuzz targets and benchmarks
+//! reach every layer directly; `main.rs` only dispatches.
 
-pub mod check;
-pub mod child;
-pub mod cli;
+// The top layer: one module per subcommand, and the clap definition.
+pub mod cmd;
+
+// The middle layer: the I/O around the pure parts.
+pub mod deploy;
+pub mod tap;
+
+// The transcript format: events, writers, readers.
+pub mod transcript;
+
+// The pure protocol: no I/O at all.
+pub mod protocol;
+
+// Leaves: used by every layer, using only each other.
 pub mod config;
 pub mod escape;
-pub mod forced;
-pub mod generate;
-pub mod install;
-pub mod logdir;
-pub mod record;
-pub mod relay;
-pub mod replay;
-pub mod scp;
-pub mod session;
-pub mod show;
-pub mod standin;
+pub mod shell;
 pub mod style;
-pub mod trace;
-pub mod transcript;
 pub mod utc;
 pub mod warn;

@@ -10,7 +10,6 @@ use std::io::IsTerminal;
 use owo_colors::Style;
 
 use crate::config::ColorWhen;
-use crate::transcript::Stream;
 
 /// The styles of every part of rendered output.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -108,15 +107,6 @@ impl Styles {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let dumb = std::env::var_os("TERM").is_some_and(|v| v == "dumb");
         Styles::choose(when, std::io::stderr().is_terminal(), no_color, dumb)
-    }
-
-    /// The style of a stream's line letter.
-    pub fn stream(&self, s: Stream) -> Style {
-        match s {
-            Stream::In => self.stdin,
-            Stream::Out => self.stdout,
-            Stream::Err => self.stderr,
-        }
     }
 
     /// Whether no style applies anything.

@@ -13,8 +13,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scptrace::scp::decode::Event;
-use scptrace::scp::{Decoder, Dir, Msg, Options, Role};
+use scptrace::protocol::scp::decode::Event;
+use scptrace::protocol::scp::{Decoder, Dir, Msg, Options, Role};
+use scptrace::transcript::annotate;
 
 /// Events with offsets made absolute (bytes since the start of each direction).
 #[derive(Debug, PartialEq)]
@@ -68,8 +69,8 @@ impl Run {
                     if let Msg::Data { seen, .. } = &msg {
                         assert_eq!(*seen as usize, abs - self.framed[d], "data frame length");
                     }
-                    one_line(&msg.note(), "annotation");
-                    let _ = msg.to_json().to_string();
+                    one_line(&annotate::note(&msg), "annotation");
+                    let _ = annotate::msg_json(&msg).to_string();
                     self.framed[d] = abs;
                     self.out.push(Abs::Frame(dir, abs, msg));
                 }

@@ -18,9 +18,9 @@ use std::rc::Rc;
 
 use libfuzzer_sys::fuzz_target;
 use scptrace::config::{DataMode, Format, Framing};
-use scptrace::scp::{Options, Role};
-use scptrace::session::make_writer;
-use scptrace::trace::Tracer;
+use scptrace::protocol::scp::{Options, Role};
+use scptrace::tap::session::make_writer;
+use scptrace::tap::trace::Tracer;
 use scptrace::transcript::parse::Parser;
 use scptrace::transcript::{Entry, Stream, jsonl, text};
 

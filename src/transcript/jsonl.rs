@@ -453,7 +453,7 @@ mod props {
         ) {
             let ev = Event {
                 t: if timed { micros as f64 / 1e6 } else { 0.0 },
-                entry: Entry::Bytes(Bytes { stream, bytes, len, kind, note, msg: msg.map(|m| m.to_json()) }),
+                entry: Entry::Bytes(Bytes { stream, bytes, len, kind, note, msg: msg.map(|m| crate::transcript::annotate::msg_json(&m)) }),
             };
             let (mut json, mut scratch) = (Vec::new(), Vec::new());
             render(&ev, timed, &mut scratch, &mut json).unwrap();

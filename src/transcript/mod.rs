@@ -3,8 +3,12 @@
 //! The relay and the tracer produce [`Event`]s; a writer per format (text,
 //! JSON Lines) consumes them through [`Sink`]. Nothing here does I/O itself.
 
+pub mod annotate;
 pub mod jsonl;
 pub mod parse;
+pub mod read;
+pub mod redecode;
+pub mod styled;
 pub mod text;
 
 use std::io;
@@ -133,58 +137,5 @@ impl Sink for Vec<Event> {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// Quotes one argument for a POSIX shell so the invocation line can be pasted.
-pub fn shell_quote(arg: &[u8]) -> String {
-    let safe = !arg.is_empty()
-        && arg
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b));
-    let s = String::from_utf8_lossy(arg);
-    if safe {
-        s.into_owned()
-    } else if arg.iter().all(|&b| (0x20..=0x7e).contains(&b) || b >= 0x80) && std::str::from_utf8(arg).is_ok()
-    {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    } else {
-        // Control bytes or invalid UTF-8: bash's $'…' keeps them exact.
-        let mut out = String::from("$'");
-        for &b in arg {
-            match b {
-                b'\'' => out.push_str("\\'"),
-                b'\\' => out.push_str("\\\\"),
-                0x20..=0x7e => out.push(b as char),
-                _ => out.push_str(&format!("\\x{b:02x}")),
-            }
-        }
-        out.push('\'');
-        out
-    }
-}
-
-/// Quotes a whole argv, space-separated.
-pub fn shell_join<A: AsRef<[u8]>>(argv: &[A]) -> String {
-    argv.iter()
-        .map(|a| shell_quote(a.as_ref()))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(
-            shell_join(&["/usr/bin/scp", "-d", "-t", "/tmp"]),
-            "/usr/bin/scp -d -t /tmp"
-        );
-        assert_eq!(shell_quote(b"a b"), "'a b'");
-        assert_eq!(shell_quote(b"it's"), "'it'\\''s'");
-        assert_eq!(shell_quote(b""), "''");
-        assert_eq!(shell_quote(b"\xffx\n"), "$'\\xffx\\x0a'");
     }
 }

@@ -12,9 +12,10 @@
 
 use std::fmt;
 
+use super::annotate;
 use super::{Bytes, Entry, Event, Kind, Stream};
 use crate::escape::unescape;
-use crate::scp::msg::Msg;
+use crate::protocol::scp::Msg;
 
 /// Why a transcript line could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,7 +241,7 @@ fn parse_bytes(stream: Stream, rest: &[u8], at: usize) -> Result<Bytes, String> 
         Some(n) => annotation(n, bytes.len()),
         None => (Kind::Raw, bytes.len() as u64, None),
     };
-    let msg = msg.map(|m| m.to_json());
+    let msg = msg.map(|m| annotate::msg_json(&m));
     Ok(Bytes {
         stream,
         bytes,
@@ -256,7 +257,7 @@ fn parse_bytes(stream: Stream, rest: &[u8], at: usize) -> Result<Bytes, String> 
 /// holds.
 ///
 /// An annotation is understood when it is exactly what the decoder writes for
-/// one message ([`Msg::note`], vocabulary in docs/decoder.md), optionally
+/// one message ([`annotate::note`], vocabulary in docs/decoder.md), optionally
 /// followed by the tracer's `, first N shown` or `, not shown` when the line
 /// holds only the start of the frame. Then `len` is the frame's full length
 /// where the annotation gives it (file data: SIZE of `SIZE B`, SEEN of `SEEN of
@@ -274,7 +275,7 @@ pub fn annotation(note: &str, shown: usize) -> (Kind, u64, Option<Msg>) {
     // The whole annotation first: a name or a text may itself end in ", not
     // shown".
     if let Some(m) = exact_msg(note) {
-        return (m.kind(), shown, Some(m));
+        return (annotate::kind(&m), shown, Some(m));
     }
     if note == DATA_PART {
         return (Kind::Data, shown, None);
@@ -287,7 +288,7 @@ pub fn annotation(note: &str, shown: usize) -> (Kind, u64, Option<Msg>) {
             Msg::Data { seen, .. } => *seen,
             _ => shown,
         };
-        return (m.kind(), len, Some(m));
+        return (annotate::kind(&m), len, Some(m));
     }
     if body == DATA_PART {
         return (Kind::Data, shown, None);
@@ -298,7 +299,7 @@ pub fn annotation(note: &str, shown: usize) -> (Kind, u64, Option<Msg>) {
         && let Some(m) = exact_msg(note)
         && !matches!(m, Msg::Data { .. })
     {
-        return (m.kind(), len, Some(m));
+        return (annotate::kind(&m), len, Some(m));
     }
     match body.strip_suffix(" B").and_then(canonical_u64) {
         Some(len) => (Kind::Text, len, None),
@@ -310,9 +311,9 @@ pub fn annotation(note: &str, shown: usize) -> (Kind, u64, Option<Msg>) {
 const DATA_PART: &str = "data, more follows";
 
 /// The message an annotation (without the tracer's suffix) stands for, if
-/// [`Msg::note`] writes it exactly.
+/// [`annotate::note`] writes it exactly.
 pub fn exact_msg(note: &str) -> Option<Msg> {
-    read_note(note).filter(|m| m.note() == note)
+    read_note(note).filter(|m| annotate::note(m) == note)
 }
 
 /// The annotation before the tracer's `, first N shown` or `, not shown`.
@@ -329,7 +330,7 @@ fn canonical_u64(s: &str) -> Option<u64> {
     s.parse::<u64>().ok().filter(|v| v.to_string() == s)
 }
 
-/// Reads the fields of an annotation back (the inverse of [`Msg::note`]); the
+/// Reads the fields of an annotation back (the inverse of [`annotate::note`]); the
 /// caller checks that the message writes the same text.
 fn read_note(note: &str) -> Option<Msg> {
     let name = |quoted: &str| unescape(quoted.as_bytes()).ok();
@@ -693,7 +694,7 @@ mod tests {
             ]);
         }
         for m in msgs {
-            let note = m.note();
+            let note = annotate::note(&m);
             assert_eq!(annotation(&note, 1).2.as_ref(), Some(&m), "{note}");
             for suffix in [", not shown", ", first 32 shown"] {
                 let n = format!("{note}{suffix}");
@@ -703,7 +704,7 @@ mod tests {
                     assert_eq!(msg, Some(whole));
                     continue;
                 }
-                assert_eq!((kind, msg.as_ref()), (m.kind(), Some(&m)), "{n}");
+                assert_eq!((kind, msg.as_ref()), (annotate::kind(&m), Some(&m)), "{n}");
                 let want = match m {
                     Msg::Data { seen, .. } => seen,
                     _ => 32,
@@ -853,7 +854,7 @@ pub(crate) mod arb {
         // 0: all shown; 1: `, not shown`; 2: `, first N shown`.
         let decoded = (stream(), vec(any::<u8>(), 0..40), msg(), 0..3u8)
             .prop_map(|(stream, bytes, m, cut)| {
-                let mut note = m.note();
+                let mut note = annotate::note(&m);
                 let mut len = bytes.len() as u64;
                 if cut > 0 {
                     note.push_str(&if cut == 1 {
@@ -871,9 +872,9 @@ pub(crate) mod arb {
                         stream,
                         bytes,
                         len,
-                        kind: m.kind(),
+                        kind: annotate::kind(&m),
                         note: Some(note),
-                        msg: Some(m.to_json()),
+                        msg: Some(annotate::msg_json(&m)),
                     },
                 )
             })

@@ -1250,7 +1250,7 @@ fn logdir_owned_by_another_user() {
 /// the transfer goes ahead untraced.
 #[test]
 fn logdir_symlink_at_the_file_name() {
-    use scptrace::logdir::LogDir;
+    use scptrace::tap::logdir::LogDir;
     use scptrace::utc::Utc;
     let sb = Sandbox::new();
     let dir = sb.p("logs");
@@ -1381,7 +1381,11 @@ fn hostile_vs_plain(
         traced.peak_rss_kib,
     );
     let tr = Transcript::read(&t);
-    assert_eq!(tr.exit(), scptrace::child::status_code(traced.status), "{name}");
+    assert_eq!(
+        tr.exit(),
+        scptrace::tap::child::status_code(traced.status),
+        "{name}"
+    );
     (traced, tr)
 }
 
@@ -1736,7 +1740,7 @@ fn hostile_100k_nested_dirs() {
         None => assert_eq!(r.status.into_raw(), plain.status.into_raw()),
     }
     let t = Transcript::read(&log);
-    assert_eq!(t.exit(), scptrace::child::status_code(r.status));
+    assert_eq!(t.exit(), scptrace::tap::child::status_code(r.status));
     assert!(
         r.stdout == o_stream(&t),
         "the peer did not get exactly what scp wrote"
@@ -1772,9 +1776,9 @@ mod tracer_roundtrip {
 
     use proptest::prelude::*;
     use scptrace::config::{DataMode, Format, Framing};
-    use scptrace::scp::{Options, Role};
-    use scptrace::session::make_writer;
-    use scptrace::trace::Tracer;
+    use scptrace::protocol::scp::{Options, Role};
+    use scptrace::tap::session::make_writer;
+    use scptrace::tap::trace::Tracer;
     use scptrace::transcript::parse::Parser;
     use scptrace::transcript::{Entry, Stream, jsonl, text};
 

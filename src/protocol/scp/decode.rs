@@ -1362,7 +1362,7 @@ mod tests {
     /// the end byte then awaits nothing.
     #[test]
     fn ack_overtaking_the_end_byte_is_not_a_violation() {
-        use crate::scp::{Options, Role};
+        use crate::protocol::scp::{Options, Role};
         let opts = Options {
             role: Role::Source,
             recursive: false,
@@ -1405,7 +1405,8 @@ mod tests {
     }
 
     use super::*;
-    use crate::scp::Role;
+    use crate::protocol::scp::Role;
+    use crate::transcript::annotate::note;
 
     // ---- harness --------------------------------------------------------
 
@@ -1672,7 +1673,7 @@ mod tests {
     }
 
     fn notes(items: &[Item]) -> Vec<String> {
-        frames(items).into_iter().map(|f| f.2.note()).collect()
+        frames(items).into_iter().map(|f| note(&f.2)).collect()
     }
 
     fn viols(items: &[Item]) -> Vec<&'static str> {
@@ -2182,7 +2183,7 @@ mod tests {
         assert_eq!(viols(&items), ["unbalanced-end", "bytes-after-end"]);
         let m = msgs(&items);
         assert_eq!(m[1], Msg::EndDir { name: None });
-        assert_eq!(m[1].note(), "leave dir");
+        assert_eq!(note(&m[1]), "leave dir");
         assert_eq!(m[3], Msg::Text);
     }
 
@@ -2219,7 +2220,7 @@ mod tests {
                 complete: false
             }
         );
-        assert_eq!(m[3].note(), "data of \"a\", 4 of 10 B, incomplete");
+        assert_eq!(note(&m[3]), "data of \"a\", 4 of 10 B, incomplete");
         // Nothing of it at all: no empty frame, still the violation.
         let items = run(sink(), &upload(&[b"C0644 10 a\n"]));
         assert_eq!(viols(&items), ["data-short"]);
@@ -2441,7 +2442,7 @@ mod tests {
         let m = msgs(&items);
         assert_eq!(m[1], Msg::Warning(b"scp: a: not a regular file".to_vec()));
         assert_eq!(m[2], Msg::Fatal(b"scp: b: fatal".to_vec()));
-        assert_eq!(m[2].note(), "error: scp: b: fatal");
+        assert_eq!(note(&m[2]), "error: scp: b: fatal");
     }
 
     #[test]

@@ -26,37 +26,13 @@ use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, ExitStatus};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
 
-use crate::child;
+use super::cli::ReplayArgs;
 use crate::config::{Flags, Settings};
+use crate::shell::{shell_join, shell_split};
+use crate::tap::child;
 use crate::transcript::parse::Parser;
-use crate::transcript::{Bytes, Entry, Event, Kind, Stream, jsonl, shell_join, text};
-
-/// Speak a transcript's I: side to a fresh real scp and report where the replies differ
-#[derive(Debug, Args)]
-#[command(after_help = "\
-Runs the recorded scp command (its last argument replaced by --target) or PROGRAM
-ARGS, sends each recorded I: message once the O: replies recorded before it have
-arrived, and compares what comes back. File contents a --data head/none recording
-lacks are sent as synthetic filler of the recorded size.
-Exit status: 0 when the replies match the recording, 1 when they differ, 2 when
-the replay could not be run. See docs/reporting-bugs.md.")]
-pub struct ReplayArgs {
-    /// The transcript to replay (text or JSON Lines)
-    pub file: PathBuf,
-    /// Path for the replayed scp instead of the recorded one: an empty
-    /// directory for an upload (`-t`), the source for a download (`-f`)
-    #[arg(long, value_name = "PATH")]
-    pub target: Option<PathBuf>,
-    /// Seconds to wait for the real scp to make progress at each step
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    pub timeout: f64,
-    /// Run this instead of the recorded command; a PROGRAM alone gets the
-    /// recorded arguments (with --target applied)
-    #[arg(last = true, value_name = "PROGRAM")]
-    pub command: Vec<OsString>,
-}
+use crate::transcript::{Bytes, Entry, Event, Kind, Stream, jsonl, text};
 
 /// Exit status when the replay could not be run at all.
 const CANNOT_RUN: i32 = 2;
@@ -173,7 +149,7 @@ fn find_program(word: &OsStr) -> Result<PathBuf> {
         return Ok(PathBuf::from(word));
     }
     if word == "scp" {
-        return Ok(crate::standin::find_real_scp(&Settings::load(Flags::default()))?.path);
+        return Ok(crate::tap::standin::find_real_scp(&Settings::load(Flags::default()))?.path);
     }
     std::env::var_os("PATH")
         .iter()
@@ -197,7 +173,7 @@ fn command(rec: &Recording, args: &ReplayArgs) -> Result<Command> {
         if let Some(t) = &args.target {
             let n = words.len();
             match n {
-                1.. if crate::scp::Options::from_scp_args(&words[..n - 1]).is_some() => {
+                1.. if crate::protocol::scp::Options::from_scp_args(&words[..n - 1]).is_some() => {
                     words[n - 1] = t.clone().into_os_string()
                 }
                 _ => bail!(
@@ -1105,138 +1081,9 @@ fn render_report(rec: &Recording, cmd: &Command, live: &Live, o: &Outcome) -> St
     r
 }
 
-/// Splits a POSIX shell command line into words, the inverse of
-/// [`shell_join`]: blanks separate words;
-/// `'…'`, `"…"` (with `\"`, `\\`, `\$`, `` \` `` escapes), bash's `$'…'`
-/// (with `\\`, `\'`, `\n`, `\t`, `\r`, `\0`, `\xHH`) and a backslash outside
-/// quotes quote. `None` for an unterminated quote.
-pub fn shell_split(s: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let mut words = Vec::new();
-    let mut cur: Option<Vec<u8>> = None;
-    let mut i = 0;
-    while i < s.len() {
-        let c = s[i];
-        match c {
-            b' ' | b'\t' | b'\n' => {
-                if let Some(w) = cur.take() {
-                    words.push(w);
-                }
-                i += 1;
-            }
-            b'\'' => {
-                let w = cur.get_or_insert_with(Vec::new);
-                let end = i + 1 + s[i + 1..].iter().position(|&b| b == b'\'')?;
-                w.extend_from_slice(&s[i + 1..end]);
-                i = end + 1;
-            }
-            b'"' => {
-                let w = cur.get_or_insert_with(Vec::new);
-                i += 1;
-                loop {
-                    match *s.get(i)? {
-                        b'"' => break,
-                        b'\\' if matches!(s.get(i + 1), Some(b'"' | b'\\' | b'$' | b'`')) => {
-                            w.push(s[i + 1]);
-                            i += 2;
-                        }
-                        b => {
-                            w.push(b);
-                            i += 1;
-                        }
-                    }
-                }
-                i += 1;
-            }
-            b'$' if s.get(i + 1) == Some(&b'\'') => {
-                let w = cur.get_or_insert_with(Vec::new);
-                i += 2;
-                loop {
-                    match *s.get(i)? {
-                        b'\'' => break,
-                        b'\\' => {
-                            let e = *s.get(i + 1)?;
-                            i += 2;
-                            match e {
-                                b'n' => w.push(b'\n'),
-                                b't' => w.push(b'\t'),
-                                b'r' => w.push(b'\r'),
-                                b'0' => w.push(0),
-                                b'x' => {
-                                    let hex = s.get(i..i + 2)?;
-                                    let v = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
-                                    w.push(v);
-                                    i += 2;
-                                }
-                                other => w.push(other),
-                            }
-                        }
-                        b => {
-                            w.push(b);
-                            i += 1;
-                        }
-                    }
-                }
-                i += 1;
-            }
-            b'\\' => {
-                let w = cur.get_or_insert_with(Vec::new);
-                if let Some(&n) = s.get(i + 1) {
-                    if n != b'\n' {
-                        w.push(n);
-                    }
-                    i += 2;
-                } else {
-                    i += 1;
-                }
-            }
-            _ => {
-                cur.get_or_insert_with(Vec::new).push(c);
-                i += 1;
-            }
-        }
-    }
-    if let Some(w) = cur {
-        words.push(w);
-    }
-    Some(words)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transcript::shell_join;
-
-    #[test]
-    fn shell_split_inverts_shell_join() {
-        let argvs: Vec<Vec<Vec<u8>>> = vec![
-            vec![
-                b"/usr/bin/scp".to_vec(),
-                b"-d".to_vec(),
-                b"-t".to_vec(),
-                b"/tmp".to_vec(),
-            ],
-            vec![
-                b"a b".to_vec(),
-                b"it's".to_vec(),
-                b"".to_vec(),
-                b"\xffx\n\t'\\".to_vec(),
-            ],
-            vec!["é".as_bytes().to_vec(), b"$HOME".to_vec(), b"\"q\"".to_vec()],
-        ];
-        for argv in argvs {
-            assert_eq!(shell_split(shell_join(&argv).as_bytes()).unwrap(), argv);
-        }
-        assert_eq!(
-            shell_split(br#"scp -t "a \"b\"" c\ d"#).unwrap(),
-            vec![
-                b"scp".to_vec(),
-                b"-t".to_vec(),
-                b"a \"b\"".to_vec(),
-                b"c d".to_vec()
-            ]
-        );
-        assert!(shell_split(b"scp 'a").is_none());
-    }
 
     #[test]
     fn scp_command_from_invocations() {

@@ -11,9 +11,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::config::{DataMode, Framing};
-use crate::scp::decode::Event as DecEvent;
-use crate::scp::{self, Decoder, Dir};
-use crate::transcript::{Bytes, Entry, Event, Kind, Sink, Stream};
+use crate::protocol::scp::decode::Event as DecEvent;
+use crate::protocol::scp::{self, Decoder, Dir};
+use crate::transcript::{Bytes, Entry, Event, Kind, Sink, Stream, annotate};
 use crate::warn::warn;
 
 /// How often buffered transcript lines are written out while a transfer runs.
@@ -371,7 +371,7 @@ impl Tracer {
 
     fn finish_frame(&mut self, dir: Dir, msg: &scp::Msg) {
         let p = std::mem::take(&mut self.pending[dir as usize]);
-        let mut note = msg.note();
+        let mut note = annotate::note(msg);
         let shown = p.shown.len() as u64;
         if p.len > shown {
             if p.data && shown == 0 {
@@ -387,9 +387,9 @@ impl Tracer {
             stream: stream_of(dir),
             bytes: p.shown,
             len: p.len,
-            kind: msg.kind(),
+            kind: annotate::kind(msg),
             note: Some(note),
-            msg: Some(msg.to_json()),
+            msg: Some(annotate::msg_json(msg)),
         }));
     }
 

@@ -26,46 +26,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::child;
-use crate::cli::TraceOpts;
+use super::cli::RecordArgs;
 use crate::config::{Flags, Settings};
 use crate::escape::{escape, unescape};
-use crate::logdir::LogDir;
-use crate::scp;
-use crate::session::{self, Output, Target};
+use crate::protocol::scp;
+use crate::tap::child;
+use crate::tap::logdir::LogDir;
+use crate::tap::session::{self, Output, Target};
 use crate::utc::Utc;
 
 /// The environment marker: set (to the rendezvous directory) by the recorder
 /// for the scp client, so that scptrace started as its ssh program acts as a
 /// leg. A leg removes it before starting the real ssh.
 pub const AS_SSH_ENV: &str = "SCPTRACE_AS_SSH";
-
-/// Trace the client side: run a local scp with scptrace as its ssh program
-#[derive(Debug, Args)]
-#[command(after_help = "\
-Runs SCP ARGS with `-S scptrace`: each ssh connection the client opens is traced
-to its own transcript. `-o FILE` writes FILE for the first connection, then FILE-2,
-FILE-3... (t.log, t-2.log); `-o -` writes live to stderr; otherwise a new file per
-connection in the log directory. The paths are printed on stderr at the end.
-A user's own `-S PROGRAM` is honoured (scptrace runs it). An OpenSSH >= 9.0 client
-gets `-O` unless ARGS have it. The client's prompts, progress meter, output and
-exit status are its own. See docs/reporting-bugs.md.")]
-pub struct RecordArgs {
-    #[command(flatten)]
-    pub trace: TraceOpts,
-    /// The scp client and its arguments (e.g. `scp -r dir host:/tmp`)
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "SCP"
-    )]
-    pub command: Vec<OsString>,
-}
 
 /// Where each leg writes its transcript.
 #[derive(Debug, Clone, PartialEq)]
@@ -466,7 +442,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     let mut client = resolve_program(client_word)?;
     if is_self(&client) {
         // `scp` here is the scptrace stand-in: the client is the real scp.
-        client = crate::standin::find_real_scp(&Settings::load(flags.clone()))?.path;
+        client = crate::tap::standin::find_real_scp(&Settings::load(flags.clone()))?.path;
     }
     let scanned = scan_client_args(&args.command[1..]);
     let (ssh_argv0, ssh) = match &scanned.ssh {
@@ -571,7 +547,7 @@ fn remote_command(args: &[OsString]) -> (Option<scp::Options>, Option<String>) {
         return (None, None);
     };
     let text = String::from_utf8_lossy(last.as_bytes()).into_owned();
-    let words = crate::replay::shell_split(last.as_bytes()).unwrap_or_else(|| {
+    let words = crate::shell::shell_split(last.as_bytes()).unwrap_or_else(|| {
         last.as_bytes()
             .split(|b| b.is_ascii_whitespace())
             .filter(|w| !w.is_empty())

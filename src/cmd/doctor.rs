@@ -7,35 +7,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::Result;
-use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use super::sshd_path::{self, SessionPath};
-use super::state::State;
-use super::{Scope, is_executable_file, same_file, this_exe, user_name};
+use super::cli::{DoctorArgs, DoctorFormat};
 use crate::config::{self, Flags, Origin, Settings};
-use crate::logdir::LogDir;
-use crate::standin;
+use crate::deploy::sshd_path::{self, SessionPath};
+use crate::deploy::state::State;
+use crate::deploy::{Scope, is_executable_file, same_file, this_exe, user_name};
+use crate::tap::logdir::LogDir;
+use crate::tap::standin;
 use crate::utc::Utc;
-
-/// Output format of `doctor`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DoctorFormat {
-    Text,
-    Json,
-}
-
-/// Explain what a non-interactive ssh session on this machine runs as `scp`
-#[derive(Debug, Args)]
-#[command(after_help = "\
-Run it the way a client's session runs: `ssh HOST scptrace doctor` shows the PATH, user
-and config of a remote non-interactive session. Exit status 0 when a legacy scp server
-started like this would be traced, 1 otherwise (each problem on its own line, with a hint).")]
-pub struct DoctorArgs {
-    /// Output format
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: DoctorFormat,
-}
 
 /// One `scp` found on PATH.
 #[derive(Debug, Serialize)]
@@ -453,7 +434,7 @@ fn print_text(r: &Report) {
     }
 }
 
-pub fn doctor(args: DoctorArgs) -> Result<i32> {
+pub fn run(args: DoctorArgs) -> Result<i32> {
     let report = gather();
     match args.format {
         DoctorFormat::Text => print_text(&report),

@@ -4,26 +4,9 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use clap::{Args, CommandFactory, ValueEnum};
+use clap::CommandFactory;
 
-use crate::cli::Cli;
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum What {
-    /// The man page (roff), scptrace.1
-    Man,
-    Bash,
-    Zsh,
-    Fish,
-    Elvish,
-}
-
-/// Print the man page or a shell completion script to stdout
-#[derive(Debug, Args)]
-pub struct GenerateArgs {
-    #[arg(value_enum)]
-    pub what: What,
-}
+use super::cli::{Cli, GenerateArgs, What};
 
 pub fn run(args: GenerateArgs) -> Result<i32> {
     let mut cmd = Cli::command();

@@ -12,8 +12,8 @@ use mio::{Events, Interest, Poll, Token};
 use nix::libc;
 use nix::sys::signal::{Signal, kill};
 
-use crate::child::{self, SignalPipe, Spawned};
-use crate::trace::Tracer;
+use crate::tap::child::{self, SignalPipe, Spawned};
+use crate::tap::trace::Tracer;
 use crate::transcript::Stream;
 
 /// Bytes buffered per direction: the whole of the relay's data memory.
@@ -254,7 +254,7 @@ pub fn relay(
         let timeout = if busy {
             Some(Duration::ZERO)
         } else if tracer.wants_flush() {
-            Some(crate::trace::FLUSH_EVERY)
+            Some(crate::tap::trace::FLUSH_EVERY)
         } else {
             None
         };

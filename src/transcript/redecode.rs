@@ -1,41 +1,18 @@
-//! `scptrace check`: list the protocol violations in saved transcripts, for
-//! scripts and CI: exit 1 if there are any, 0 if none, 2 if a file cannot be
-//! read or is malformed.
-//!
-//! A transcript recorded per message already holds the decoder's verdict as
-//! `!! name: sentence` lines. One recorded with `--framing raw` holds only
-//! bytes: it is decoded again here, exactly as the tracer would have decoded
-//! it live, so raw transcripts (including the seed logger's) can be checked.
+//! Decoding a saved transcript again: one recorded with `--framing raw` (or
+//! by the seed logger) holds only bytes, so `check` and `show --summary` feed
+//! them to the decoder exactly as the tracer would have fed them live.
 
-use std::ffi::OsString;
-use std::io::{self, Write};
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::Result;
-use clap::Args;
-
-use crate::config::{ColorWhen, Flags, Settings};
-use crate::scp::{self, Decoder};
-use crate::show::{ReadError, clean, display_name, read_transcript};
-use crate::style::Styles;
-use crate::transcript::parse::violation_name;
-use crate::transcript::{Entry, Kind, Stream};
-
-/// Decode transcripts and list protocol violations; exit 1 if any
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// Transcript files, text or JSON Lines; `-` for standard input
-    #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-    /// When to colour the output [env: SCPTRACE_COLOR] [default: auto]
-    #[arg(long, value_enum, value_name = "WHEN")]
-    pub color: Option<ColorWhen>,
-}
+use super::{Entry, Kind, Stream};
+use crate::protocol::scp::{self, Decoder};
+use crate::shell::shell_split;
 
 /// Decodes a transcript framed per read again, fed event by event.
 #[derive(Debug)]
-pub(crate) struct Redecoder {
+pub struct Redecoder {
     dec: Decoder,
     out: Vec<scp::Event>,
     /// Every bytes line so far was one read (kind `raw`).
@@ -48,7 +25,7 @@ impl Redecoder {
     /// A decoder for the session an invocation line describes, if it runs a
     /// legacy scp server (`scp … -t …` or `scp … -f …`, possibly after a
     /// wrapper such as `ssh host`).
-    pub(crate) fn for_invocation(text: &str) -> Option<Redecoder> {
+    pub fn for_invocation(text: &str) -> Option<Redecoder> {
         Some(Redecoder {
             dec: Decoder::new(scp_options(text)?),
             out: Vec::new(),
@@ -58,7 +35,7 @@ impl Redecoder {
     }
 
     /// Feeds one transcript event; returns what the decoder made of it.
-    pub(crate) fn event(&mut self, entry: &Entry) -> &[scp::Event] {
+    pub fn event(&mut self, entry: &Entry) -> &[scp::Event] {
         self.out.clear();
         match entry {
             Entry::Bytes(b) if b.kind != Kind::Raw => self.raw_only = false,
@@ -74,7 +51,7 @@ impl Redecoder {
     }
 
     /// The end of the transcript: what the decoder still has to say.
-    pub(crate) fn finish(&mut self) -> &[scp::Event] {
+    pub fn finish(&mut self) -> &[scp::Event] {
         self.out.clear();
         if self.raw_only {
             self.dec.finish(&mut self.out);
@@ -84,7 +61,7 @@ impl Redecoder {
 
     /// Whether the transcript was framed per read and held bytes, so that
     /// what this decoder found is the verdict.
-    pub(crate) fn applies(&self) -> bool {
+    pub fn applies(&self) -> bool {
         self.raw_only && self.fed
     }
 }
@@ -100,94 +77,15 @@ fn dir(s: Stream) -> scp::Dir {
 /// The scp server options in an invocation line: the words after the first
 /// one named `scp`.
 fn scp_options(text: &str) -> Option<scp::Options> {
-    let words = crate::replay::shell_split(text.as_bytes())?;
+    let words = shell_split(text.as_bytes())?;
     let at = words
         .iter()
-        .position(|w| Path::new(std::ffi::OsStr::from_bytes(w)).file_name() == Some("scp".as_ref()))?;
+        .position(|w| Path::new(OsStr::from_bytes(w)).file_name() == Some("scp".as_ref()))?;
     let args: Vec<OsString> = words[at + 1..]
         .iter()
         .map(|w| OsString::from_vec(w.clone()))
         .collect();
     scp::Options::from_scp_args(&args)
-}
-
-/// The violations of one transcript, as `name: sentence` texts, in order.
-pub(crate) fn violations(path: &Path) -> Result<Vec<String>, ReadError> {
-    let mut recorded = Vec::new();
-    let mut decoded = Vec::new();
-    let mut redecoder: Option<Redecoder> = None;
-    let mut seen_invocation = false;
-    let collect = |evs: &[scp::Event], into: &mut Vec<String>| {
-        for e in evs {
-            if let scp::Event::Violation { v, .. } = e {
-                into.push(format!("{}: {}", v.name, v.text));
-            }
-        }
-    };
-    read_transcript(path, |p| {
-        match &p.event.entry {
-            Entry::Invocation(text) if !seen_invocation => {
-                seen_invocation = true;
-                redecoder = Redecoder::for_invocation(text);
-            }
-            Entry::Problem(text) if violation_name(text).is_some() => recorded.push(text.clone()),
-            _ => {}
-        }
-        if let Some(r) = redecoder.as_mut() {
-            collect(r.event(&p.event.entry), &mut decoded);
-        }
-        Ok(())
-    })?;
-    match redecoder {
-        Some(mut r) => {
-            collect(r.finish(), &mut decoded);
-            Ok(if r.applies() { decoded } else { recorded })
-        }
-        None => Ok(recorded),
-    }
-}
-
-pub fn run(args: CheckArgs) -> Result<i32> {
-    let settings = Settings::load(Flags {
-        color: args.color,
-        ..Flags::default()
-    });
-    let st = Styles::for_stdout(settings.color.value);
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    let mut status = 0;
-    for path in &args.files {
-        match violations(path) {
-            Ok(list) => {
-                for v in &list {
-                    let name = violation_name(v).unwrap_or_default();
-                    let line = format!(
-                        "{} {}{}{}\n",
-                        st.label.style(clean(&format!("{}:", display_name(path)))),
-                        st.problem.style("!! "),
-                        st.violation.style(name),
-                        st.problem.style(clean(&v[name.len()..])),
-                    );
-                    match out.write_all(line.as_bytes()) {
-                        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(1),
-                        Err(e) => {
-                            eprintln!("scptrace: writing output: {e}");
-                            return Ok(2);
-                        }
-                        Ok(()) => {}
-                    }
-                }
-                if !list.is_empty() && status == 0 {
-                    status = 1;
-                }
-            }
-            Err(e) => {
-                e.report(path);
-                status = 2;
-            }
-        }
-    }
-    Ok(status)
 }
 
 #[cfg(test)]

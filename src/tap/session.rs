@@ -10,12 +10,13 @@ use std::rc::Rc;
 
 use anyhow::Result;
 
-use crate::child;
 use crate::config::{Format, Settings};
-use crate::logdir::{self, LogDir};
-use crate::relay;
-use crate::scp;
-use crate::trace::Tracer;
+use crate::protocol::scp;
+use crate::shell::shell_join;
+use crate::tap::child;
+use crate::tap::logdir::{self, LogDir};
+use crate::tap::relay;
+use crate::tap::trace::Tracer;
 use crate::transcript::{self, Sink};
 use crate::utc::Utc;
 use crate::warn::warn;
@@ -62,7 +63,7 @@ fn open_sink(
             let w = std::io::LineWriter::new(StderrWriter);
             let styles = crate::style::Styles::for_stderr(settings.color.value);
             if settings.format.value == Format::Text && styles != crate::style::Styles::plain() {
-                let sink = crate::show::StyledWriter::new(w, styles, settings.timestamps.value);
+                let sink = crate::transcript::styled::StyledWriter::new(w, styles, settings.timestamps.value);
                 return Ok(("stderr".into(), Box::new(sink)));
             }
             return Ok((
@@ -150,7 +151,7 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
     let shown = target.shown.clone().unwrap_or_else(|| {
         let mut argv: Vec<OsString> = vec![target.program.clone().into_os_string()];
         argv.extend(target.args.iter().cloned());
-        transcript::shell_join(&argv.iter().map(|a| a.as_bytes()).collect::<Vec<_>>())
+        shell_join(&argv.iter().map(|a| a.as_bytes()).collect::<Vec<_>>())
     });
     tracer.invocation(shown);
     for note in &target.notes {

@@ -1,218 +1,33 @@
-//! `scptrace install`, `uninstall` and `doctor` (design §6): put the `scp`
-//! stand-in in place on this machine, take away exactly what was put, and
-//! explain what a non-interactive ssh session here will run as `scp`.
+//! `scptrace install` (design §6): put the `scp` stand-in in place on this
+//! machine, as a link on the session PATH or as a forced command on one key.
+//! `uninstall` takes away exactly what was put, `doctor` explains the result.
 //!
 //! Every change `install` makes is written down in `installed.toml` next to
-//! the config file it used (see `state.rs`) before the next change is made, so
-//! an interrupted install can still be undone.
-
-mod conffile;
-mod doctor;
-mod keys;
-mod sshd_path;
-mod state;
+//! the config file it used (see `deploy::state`) before the next change is
+//! made, so an interrupted install can still be undone.
 
 use std::ffi::OsStr;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use clap::Args;
 
+use super::cli::{InstallArgs, ScopeArgs};
 use crate::config::{self, Flags, Settings};
+use crate::deploy::state::{State, Step};
+use crate::deploy::{
+    Scope, conffile, is_executable_file, keys, now, same_file, sshd_path, this_exe, user_name, writable,
+    write_atomic,
+};
 use crate::escape;
-use crate::standin;
-use crate::transcript::shell_quote;
+use crate::shell::shell_quote;
+use crate::tap::standin;
 use crate::utc::Utc;
-
-pub use doctor::{DoctorArgs, doctor};
-use state::{State, Step};
 
 /// The config key install sets.
 const REAL_SCP_KEY: &str = "real_scp";
-/// Where system-wide installs record their config and state.
-const SYSTEM_DIR: &str = "/etc/scptrace";
-
-/// Put the scp stand-in in place on this machine
-#[derive(Debug, Args)]
-#[command(after_help = "\
-Without --authorized-key: links DIR/scp to this binary and records the real scp as
-`real_scp` in the config file (/etc/scptrace/config.toml when root installs into a
-directory outside $HOME, else the user's). Refuses to replace a file it did not create.
-
-With --authorized-key: prefixes that key's line in authorized_keys with
-command=\"…/scptrace forced\" instead (no PATH change, no admin needed), keeping a backup.
-
-Every change is recorded in installed.toml next to the config; `scptrace uninstall`
-undoes exactly those. Check the result with `ssh HOST scptrace doctor`.")]
-pub struct InstallArgs {
-    /// Directory for the `scp` link [default: the first directory on the PATH that sshd
-    /// gives non-interactive sessions here that comes before the real scp, /usr/local/bin
-    /// when it does]
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
-    /// The real scp to record [default: the configured one, else the first scp on that
-    /// PATH that is not scptrace]
-    #[arg(long, value_name = "PATH")]
-    pub real: Option<PathBuf>,
-    /// Instead of a link, force `scptrace forced` on one key: its SHA256:… fingerprint
-    /// (`ssh-keygen -lf KEY.pub`), its public key line, or its .pub file
-    #[arg(long, value_name = "FINGERPRINT|LINE", conflicts_with_all = ["dir", "real"])]
-    pub authorized_key: Option<String>,
-    /// The authorized_keys file to edit [default: ~/.ssh/authorized_keys]
-    #[arg(long, value_name = "FILE", requires = "authorized_key")]
-    pub authorized_keys: Option<PathBuf>,
-    #[command(flatten)]
-    pub scope: ScopeArgs,
-}
-
-/// Which config file and install record to use.
-#[derive(Debug, Clone, Args)]
-pub struct ScopeArgs {
-    /// Use the user's config directory ($XDG_CONFIG_HOME/scptrace)
-    #[arg(long, conflicts_with = "system")]
-    pub user: bool,
-    /// Use /etc/scptrace (root only)
-    #[arg(long)]
-    pub system: bool,
-}
-
-/// Undo exactly what `install` did
-#[derive(Debug, Args)]
-#[command(after_help = "\
-Reads installed.toml (the user's, then /etc/scptrace's) and undoes each recorded step,
-newest first: removes a link only if it still points where install pointed it, puts
-back the config line that was there before, and restores the authorized_keys line
-byte for byte. Anything changed since install is left alone and reported.")]
-pub struct UninstallArgs {
-    #[command(flatten)]
-    pub scope: ScopeArgs,
-}
-
-/// A config file and the install record next to it.
-#[derive(Debug, Clone)]
-struct Scope {
-    name: &'static str,
-    config: PathBuf,
-    state: PathBuf,
-    /// Mode for files install creates there.
-    mode: u32,
-}
-
-impl Scope {
-    fn system() -> Scope {
-        Scope {
-            name: "system",
-            config: Path::new(SYSTEM_DIR).join("config.toml"),
-            state: Path::new(SYSTEM_DIR).join("installed.toml"),
-            mode: 0o644,
-        }
-    }
-
-    fn user() -> Result<Scope> {
-        let config = config::user_config_path()
-            .ok_or_else(|| anyhow!("no user config directory: set HOME or XDG_CONFIG_HOME"))?;
-        let state = config.with_file_name("installed.toml");
-        Ok(Scope {
-            name: "user",
-            config,
-            state,
-            mode: 0o600,
-        })
-    }
-
-    /// The scopes `uninstall` undoes: the one asked for, else the user's and,
-    /// for root, the system's.
-    fn for_uninstall(args: &ScopeArgs) -> Vec<Scope> {
-        let root = nix::unistd::geteuid().is_root();
-        let mut out = Vec::new();
-        if !args.system
-            && let Ok(u) = Scope::user()
-        {
-            out.push(u);
-        }
-        if args.system || (!args.user && root) {
-            out.push(Scope::system());
-        }
-        out
-    }
-
-    /// Every scope (`doctor` reports each record it finds).
-    fn all() -> Vec<Scope> {
-        Scope::user().into_iter().chain([Scope::system()]).collect()
-    }
-}
-
-/// This program, with every symlink resolved: what the link points to.
-fn this_exe() -> Result<PathBuf> {
-    let exe = std::env::current_exe().context("cannot tell where this scptrace binary is")?;
-    std::fs::canonicalize(&exe).with_context(|| format!("cannot resolve {}", exe.display()))
-}
-
-/// (device, inode), following symlinks.
-fn identity(path: &Path) -> Option<(u64, u64)> {
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    identity(a).is_some() && identity(a) == identity(b)
-}
-
-fn is_executable_file(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
-}
-
-fn writable(dir: &Path) -> bool {
-    nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok()
-}
-
-fn user_name() -> String {
-    let uid = nix::unistd::geteuid();
-    nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string())
-}
-
-fn now() -> String {
-    Utc::now().rfc3339()
-}
-
-/// Writes `bytes` to `path` through a temp file renamed over it, so readers
-/// (sshd, a running stand-in) see the old or the new file, never half of one.
-/// Keeps an existing file's mode and owner; a new file gets `mode`.
-fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let old = std::fs::metadata(path).ok();
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().unwrap_or(OsStr::new("file")).to_string_lossy();
-    let tmp = dir.join(format!(".{name}.scptrace-{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        let perm = old.as_ref().map_or(mode, |m| m.mode() & 0o7777);
-        f.set_permissions(std::fs::Permissions::from_mode(perm))?;
-        if let Some(m) = &old
-            && (m.uid() != nix::unistd::geteuid().as_raw() || m.gid() != nix::unistd::getegid().as_raw())
-        {
-            // Root editing someone else's file: it stays theirs (sshd's StrictModes cares).
-            std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()))?;
-        }
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write {}", path.display()));
-    }
-    Ok(())
-}
 
 /// What is at the place of the link.
 enum AtLink {
@@ -573,167 +388,6 @@ fn install_key(exe: &Path, key: &str, file: Option<&Path>, scope_args: &ScopeArg
         "OpenSSH 9.0 and later scp uses SFTP unless given -O: trace with `scp -O …` (other clients use legacy SCP)."
     );
     Ok(0)
-}
-
-/// What happened to one step on uninstall.
-enum Undo {
-    Done(String),
-    /// Changed since install: left alone, dropped from the record.
-    Left(String),
-}
-
-fn undo(step: &Step) -> Result<Undo> {
-    match step {
-        Step::Link { path, target, .. } => {
-            let Ok(m) = std::fs::symlink_metadata(path) else {
-                return Ok(Undo::Done(format!("link {} was already gone", path.display())));
-            };
-            let ours = m.file_type().is_symlink() && std::fs::read_link(path).is_ok_and(|t| t == *target);
-            if !ours {
-                return Ok(Undo::Left(format!(
-                    "{} is no longer the link to {} that install made; left as is",
-                    path.display(),
-                    target.display()
-                )));
-            }
-            std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
-            Ok(Undo::Done(format!("removed link {}", path.display())))
-        }
-        Step::ConfigKey {
-            file,
-            key,
-            line,
-            previous,
-            created,
-            ..
-        } => {
-            let text = match std::fs::read_to_string(file) {
-                Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Ok(Undo::Left(format!(
-                        "{} is gone; nothing to restore",
-                        file.display()
-                    )));
-                }
-                Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
-            };
-            let out = match conffile::restore(&text, key, line, previous.as_deref()) {
-                Ok(o) => o,
-                Err(e) => {
-                    return Ok(Undo::Left(format!(
-                        "{key} in {}: {e}; left as is",
-                        file.display()
-                    )));
-                }
-            };
-            if *created && out.trim().is_empty() {
-                std::fs::remove_file(file).with_context(|| format!("cannot remove {}", file.display()))?;
-                return Ok(Undo::Done(format!(
-                    "removed {} (install created it)",
-                    file.display()
-                )));
-            }
-            write_atomic(file, out.as_bytes(), 0o644)?;
-            Ok(Undo::Done(match previous {
-                Some(p) => format!("restored `{p}` in {}", file.display()),
-                None => format!("removed {key} from {}", file.display()),
-            }))
-        }
-        Step::AuthorizedKey {
-            file,
-            backup,
-            line_before,
-            line_after,
-            ..
-        } => {
-            let edit = keys::LineEdit {
-                line: 0,
-                before: escape::unescape(line_before.as_bytes())
-                    .map_err(|e| anyhow!("install record: line_before: {e}"))?,
-                after: escape::unescape(line_after.as_bytes())
-                    .map_err(|e| anyhow!("install record: line_after: {e}"))?,
-            };
-            let content = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-            let Some(out) = keys::restore(&content, &edit) else {
-                return Ok(Undo::Left(format!(
-                    "{}: the line install changed is no longer there as install left it; left as is \
-                     (the original file is in {})",
-                    file.display(),
-                    backup.display()
-                )));
-            };
-            let mode = std::fs::metadata(file)?.mode() & 0o7777;
-            write_atomic(file, &out, mode)?;
-            let mut msg = format!("restored the key line in {}", file.display());
-            // The backup is install's too: remove it once it is no longer needed.
-            if std::fs::read(backup).is_ok_and(|b| b == out) {
-                std::fs::remove_file(backup)
-                    .with_context(|| format!("cannot remove {}", backup.display()))?;
-                msg.push_str(&format!("; removed the backup {}", backup.display()));
-            } else if backup.exists() {
-                msg.push_str(&format!(
-                    "; kept the backup {} (the file changed since)",
-                    backup.display()
-                ));
-            }
-            Ok(Undo::Done(msg))
-        }
-    }
-}
-
-pub fn uninstall(args: UninstallArgs) -> Result<i32> {
-    let mut found = false;
-    let mut failed = 0;
-    for scope in Scope::for_uninstall(&args.scope) {
-        if !scope.state.exists() {
-            continue;
-        }
-        found = true;
-        let mut state = State::load(&scope.state)?;
-        println!("scptrace uninstall: {}", scope.state.display());
-        let mut keep = Vec::new();
-        while let Some(step) = state.steps.pop() {
-            match undo(&step) {
-                Ok(Undo::Done(msg)) => println!("  undone  {msg}"),
-                Ok(Undo::Left(msg)) => println!("  skipped {msg}"),
-                Err(e) => {
-                    println!("  FAILED  {}: {e:#}", step.describe());
-                    failed += 1;
-                    keep.push(step);
-                }
-            }
-        }
-        keep.reverse();
-        state.steps = keep;
-        state.save(&scope.state, scope.mode)?;
-        if state.steps.is_empty() {
-            println!("  removed {}", scope.state.display());
-            // The scptrace config directory, when nothing else is left in it.
-            if let Some(dir) = scope.state.parent()
-                && dir.file_name() == Some(OsStr::new("scptrace"))
-                && std::fs::remove_dir(dir).is_ok()
-            {
-                println!("  removed {} (empty)", dir.display());
-            }
-        } else {
-            println!(
-                "  kept    {} with the {} step(s) that failed; fix the cause and run uninstall again",
-                scope.state.display(),
-                state.steps.len()
-            );
-        }
-    }
-    if !found {
-        let places: Vec<String> = Scope::for_uninstall(&args.scope)
-            .iter()
-            .map(|s| s.state.display().to_string())
-            .collect();
-        println!(
-            "scptrace uninstall: nothing to undo (no install record at {})",
-            places.join(" or ")
-        );
-    }
-    Ok(i32::from(failed > 0))
 }
 
 #[cfg(test)]

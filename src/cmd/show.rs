@@ -6,67 +6,24 @@
 //! `--data full` is never held in memory whole. A malformed line stops that
 //! file with `scptrace: FILE:LINE: reason` and exit status 2.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use anyhow::Result;
-use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use crate::check::Redecoder;
-use crate::config::{ColorWhen, Flags, Format, Settings};
-use crate::escape::{escape, escape_into};
-use crate::scp::{self, Msg};
+use super::cli::{OnOff, ShowArgs, StreamSel};
+use crate::config::{Flags, Format, Settings};
+use crate::escape::escape;
+use crate::protocol::scp::{self, Msg};
 use crate::style::Styles;
-use crate::transcript::parse::{self, ParseError, Parsed, Parser, violation_name};
-use crate::transcript::{Entry, Event, Kind, Stream, jsonl};
-
-/// Render saved transcripts: colour, filters, text or JSON Lines, summaries
-#[derive(Debug, Args)]
-pub struct ShowArgs {
-    /// Transcript files, text or JSON Lines (detected from the first line); `-` for standard input
-    #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-    /// Output form: text lines, or JSON Lines (converts either way, losslessly)
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-    /// When to colour the output [env: SCPTRACE_COLOR] [default: auto]
-    #[arg(long, value_enum, value_name = "WHEN")]
-    pub color: Option<ColorWhen>,
-    /// Show the recorded timestamps (on) or hide them (off) [default: as recorded]
-    #[arg(long, value_enum, value_name = "on|off")]
-    pub timestamps: Option<OnOff>,
-    /// Show only these streams' bytes and `closed` lines (comma-separated)
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "in,out,err")]
-    pub stream: Vec<StreamSel>,
-    /// Show only the `!!` lines (protocol violations and tracing problems)
-    #[arg(long)]
-    pub violations: bool,
-    /// Summarise each transcript instead: files, bytes, directories, warnings,
-    /// errors, violations, duration, exit status
-    #[arg(long, conflicts_with_all = ["stream", "violations", "timestamps"])]
-    pub summary: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OnOff {
-    On,
-    Off,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StreamSel {
-    /// I: lines (the peer's bytes)
-    In,
-    /// O: lines (scp's stdout)
-    Out,
-    /// E: lines (scp's stderr)
-    Err,
-}
+use crate::transcript::parse::{self, Parsed, violation_name};
+use crate::transcript::read::{ReadError, clean, display_name, is_stdin, read_transcript};
+use crate::transcript::redecode::Redecoder;
+use crate::transcript::styled::render_styled;
+use crate::transcript::{Entry, Kind, Stream, jsonl};
 
 impl StreamSel {
     fn stream(self) -> Stream {
@@ -74,89 +31,6 @@ impl StreamSel {
             StreamSel::In => Stream::In,
             StreamSel::Out => Stream::Out,
             StreamSel::Err => Stream::Err,
-        }
-    }
-}
-
-/// Why a transcript could not be read to its end.
-#[derive(Debug)]
-pub(crate) enum ReadError {
-    /// Opening or reading the file failed.
-    Io(io::Error),
-    /// A line is malformed.
-    Parse(ParseError),
-    /// Writing what was read failed (e.g. a closed pipe): stop everything.
-    Output(io::Error),
-}
-
-impl ReadError {
-    /// Prints the error as `scptrace: FILE[:LINE]: reason`.
-    pub(crate) fn report(&self, path: &Path) {
-        let path = display_name(path);
-        match self {
-            ReadError::Io(e) => eprintln!("scptrace: {path}: {e}"),
-            ReadError::Parse(e) => eprintln!("scptrace: {path}:{}: {}", e.line, e.reason),
-            ReadError::Output(e) => eprintln!("scptrace: writing output: {e}"),
-        }
-    }
-}
-
-/// `-` stands for standard input.
-pub(crate) fn is_stdin(path: &Path) -> bool {
-    path.as_os_str() == "-"
-}
-
-/// How a transcript file is named in messages.
-pub(crate) fn display_name(path: &Path) -> String {
-    if is_stdin(path) {
-        "(standard input)".to_string()
-    } else {
-        path.display().to_string()
-    }
-}
-
-/// Reads a transcript file (`-`: standard input), text or JSON Lines, calling `each` for every event
-/// in order. JSON Lines is recognised by a first non-empty line starting
-/// with `{`. An error from `each` is an output error.
-pub(crate) fn read_transcript(
-    path: &Path,
-    mut each: impl FnMut(Parsed) -> io::Result<()>,
-) -> Result<(), ReadError> {
-    let input: Box<dyn Read> = if is_stdin(path) {
-        Box::new(io::stdin().lock())
-    } else {
-        Box::new(File::open(path).map_err(ReadError::Io)?)
-    };
-    let mut r = BufReader::with_capacity(64 * 1024, input);
-    let mut buf = Vec::with_capacity(256);
-    let mut text = Parser::new();
-    let mut json: Option<bool> = None;
-    let mut line_no = 0u64;
-    loop {
-        buf.clear();
-        if r.read_until(b'\n', &mut buf).map_err(ReadError::Io)? == 0 {
-            return Ok(());
-        }
-        line_no += 1;
-        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        if json.is_none() && !line.is_empty() {
-            json = Some(line[0] == b'{');
-        }
-        // The text parser sees every line, blank ones included, so its line
-        // numbers are the file's.
-        let parsed = if json == Some(true) {
-            if line.is_empty() {
-                continue;
-            }
-            jsonl::parse_line(line).map(Some).map_err(|reason| ParseError {
-                line: line_no,
-                reason,
-            })
-        } else {
-            text.next_line(line)
-        };
-        if let Some(p) = parsed.map_err(ReadError::Parse)? {
-            each(p).map_err(ReadError::Output)?;
         }
     }
 }
@@ -256,118 +130,6 @@ fn wanted(entry: &Entry, args: &ShowArgs) -> bool {
         _ => return true,
     };
     args.stream.is_empty() || args.stream.iter().any(|s| s.stream() == stream)
-}
-
-/// Free text from a transcript (notes, problems, headers, the invocation) with
-/// every terminal control character spelled out, so that no byte from a
-/// transcript can drive the terminal. scptrace never writes such characters
-/// there; a hand-made or damaged file might. TAB is left alone.
-pub(crate) fn clean(text: &str) -> Cow<'_, str> {
-    let bad = |c: char| (c.is_control() && c != '\t') || c == '\u{2028}' || c == '\u{2029}';
-    if !text.chars().any(bad) {
-        return Cow::Borrowed(text);
-    }
-    let mut s = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if bad(c) {
-            let v = c as u32;
-            if v < 0x80 {
-                s.push_str(&format!("\\x{v:02x}"));
-            } else {
-                s.push_str(&format!("\\u{{{v:x}}}"));
-            }
-        } else {
-            s.push(c);
-        }
-    }
-    Cow::Owned(s)
-}
-
-/// Renders one event as a text line (newline included) with `styles`. With
-/// [`Styles::plain`] the line is byte for byte what
-/// [`render`](crate::transcript::text::render) writes (for lines without
-/// control characters in their free text, see [`clean`]).
-pub(crate) fn render_styled(ev: &Event, timed: bool, st: &Styles, scratch: &mut Vec<u8>, line: &mut Vec<u8>) {
-    let is_header = matches!(ev.entry, Entry::Header { .. });
-    if timed && !is_header {
-        let _ = write!(line, "{} ", st.timestamp.style(format_args!("+{:.6}", ev.t)));
-    }
-    match &ev.entry {
-        Entry::Header { key, value } => {
-            let text = format!("# {key}: {value}");
-            let _ = write!(line, "{}", st.header.style(clean(&text)));
-        }
-        Entry::Invocation(argv) => {
-            let _ = write!(
-                line,
-                "{}{}",
-                st.meta.style(">>> New command invocation: "),
-                st.label.style(clean(argv))
-            );
-        }
-        Entry::Bytes(b) => {
-            let letter = format!("{}:", b.stream.letter());
-            let _ = write!(line, "{} ", st.stream(b.stream).style(letter));
-            scratch.clear();
-            escape_into(&b.bytes, scratch);
-            styled_escaped(scratch, st, line);
-            if let Some(note) = &b.note {
-                let _ = write!(line, "\t{}", st.note.style(format_args!("# {}", clean(note))));
-            }
-        }
-        Entry::Closed(s) => {
-            let _ = write!(line, "{}", st.meta.style(format_args!(">>> {} closed", s.name())));
-        }
-        Entry::Problem(text) => {
-            let text = clean(text);
-            match violation_name(&text) {
-                Some(name) => {
-                    let rest = &text[name.len()..];
-                    let _ = write!(
-                        line,
-                        "{}{}{}",
-                        st.problem.style("!! "),
-                        st.violation.style(name),
-                        st.problem.style(rest)
-                    );
-                }
-                None => {
-                    let _ = write!(line, "{}", st.problem.style(format_args!("!! {text}")));
-                }
-            }
-        }
-        Entry::Note(text) => {
-            let _ = write!(line, "{}", st.meta.style(format_args!(">>> {}", clean(text))));
-        }
-        Entry::Exit(code) => {
-            let style = if *code == 0 { st.exit_ok } else { st.exit_bad };
-            let _ = write!(line, "{}", style.style(format_args!("#: {code}")));
-        }
-    }
-    line.push(b'\n');
-}
-
-/// Writes escaped bytes with the escape sequences (`\0`, `\n`, `\xNN`, …) in
-/// their own style (a run of them as one span), the literal runs unstyled.
-fn styled_escaped(escaped: &[u8], st: &Styles, line: &mut Vec<u8>) {
-    let mut i = 0;
-    while i < escaped.len() {
-        let start = i;
-        if escaped[i] == b'\\' {
-            while i < escaped.len() && escaped[i] == b'\\' {
-                i += if escaped.get(i + 1) == Some(&b'x') { 4 } else { 2 };
-            }
-            i = i.min(escaped.len());
-            // Escaped text is ASCII.
-            let seq = std::str::from_utf8(&escaped[start..i]).unwrap_or_default();
-            let _ = write!(line, "{}", st.escape.style(seq));
-        } else {
-            while i < escaped.len() && escaped[i] != b'\\' {
-                i += 1;
-            }
-            line.extend_from_slice(&escaped[start..i]);
-        }
-    }
 }
 
 // ---- --summary ----------------------------------------------------------
@@ -768,167 +530,11 @@ fn summary_text(path: &Path, s: &Summary, st: &Styles) -> String {
     o
 }
 
-/// A live transcript writer with colour (`record -o -` on a terminal): the
-/// same lines as the text form, styled once per event.
-pub struct StyledWriter<W: std::io::Write> {
-    out: W,
-    styles: Styles,
-    timestamps: bool,
-    scratch: Vec<u8>,
-    line: Vec<u8>,
-}
-
-impl<W: std::io::Write> StyledWriter<W> {
-    pub fn new(out: W, styles: Styles, timestamps: bool) -> Self {
-        StyledWriter {
-            out,
-            styles,
-            timestamps,
-            scratch: Vec::new(),
-            line: Vec::new(),
-        }
-    }
-}
-
-impl<W: std::io::Write> crate::transcript::Sink for StyledWriter<W> {
-    fn event(&mut self, ev: &Event) -> std::io::Result<()> {
-        self.line.clear();
-        render_styled(
-            ev,
-            self.timestamps,
-            &self.styles,
-            &mut self.scratch,
-            &mut self.line,
-        );
-        self.out.write_all(&self.line)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::transcript::parse::parse_text;
-    use crate::transcript::text;
-
-    const SESSION: &str = "# scptrace: 0.1.0\n\
-# start: 2026-11-25T15:16:22.271759Z\n\
->>> New command invocation: /usr/bin/scp -t /tmp\n\
-+0.001000 O: \\0\t# ack\n\
-+0.002000 I: C0644 21 a\\x1b[31m\\n\t# file \"a\\x1b[31m\", 21 B, mode 0644\n\
-+0.003000 I: file a file a file a\\n\t# data of \"a\\x1b[31m\", 21 B\n\
-+0.004000 I: \\0\t# end of \"a\\x1b[31m\"\n\
-+0.004211 O: \\x02scp: \\x1b]0;pwned\\x07\\n\t# error: scp: \\x1b]0;pwned\\x07\n\
-+0.005000 !! name-slash: the name \"a/\\x1b[2J\" contains '/'\n\
-+0.005000 !! reading stdin failed: EIO\n\
-+0.006000 >>> stdin closed\n\
-+0.007000 #: 1\n";
-
-    fn render_all(parsed: &[Parsed], st: &Styles) -> Vec<u8> {
-        let (mut out, mut line, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
-        for p in parsed {
-            line.clear();
-            render_styled(&p.event, p.timestamped, st, &mut scratch, &mut line);
-            out.extend_from_slice(&line);
-        }
-        out
-    }
-
-    #[test]
-    fn plain_rendering_is_the_text_form() {
-        let parsed = parse_text(SESSION.as_bytes()).unwrap();
-        assert_eq!(
-            String::from_utf8(render_all(&parsed, &Styles::plain())).unwrap(),
-            SESSION
-        );
-        let mut line = Vec::new();
-        for p in &parsed {
-            text::render(&p.event, false, &mut line);
-            let mut styled = Vec::new();
-            render_styled(&p.event, false, &Styles::plain(), &mut Vec::new(), &mut styled);
-            assert_eq!(styled, line);
-        }
-    }
-
-    #[test]
-    fn every_byte_renders_plain_as_the_text_form() {
-        let all: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
-        let ev = Event {
-            t: 1.5,
-            entry: Entry::Bytes(crate::transcript::Bytes {
-                stream: Stream::In,
-                len: all.len() as u64,
-                bytes: all,
-                kind: Kind::Raw,
-                note: Some("x".into()),
-                msg: None,
-            }),
-        };
-        let (mut want, mut got) = (Vec::new(), Vec::new());
-        text::render(&ev, true, &mut want);
-        render_styled(&ev, true, &Styles::plain(), &mut Vec::new(), &mut got);
-        assert_eq!(got, want);
-        let mut colored = Vec::new();
-        render_styled(&ev, true, &Styles::colored(), &mut Vec::new(), &mut colored);
-        assert_only_our_escapes(&colored);
-    }
-
-    /// Every ESC in the coloured output belongs to one of our own styles.
-    fn assert_only_our_escapes(out: &[u8]) {
-        let mut text = String::from_utf8(out.to_vec()).unwrap();
-        let c = Styles::colored();
-        let mut ours: Vec<String> = [
-            c.stdin,
-            c.stdout,
-            c.stderr,
-            c.escape,
-            c.note,
-            c.problem,
-            c.violation,
-            c.meta,
-            c.header,
-            c.timestamp,
-            c.exit_ok,
-            c.exit_bad,
-            c.label,
-        ]
-        .iter()
-        .map(|s| s.prefix_formatter().to_string())
-        .collect();
-        ours.push("\x1b[0m".to_string());
-        for p in &ours {
-            text = text.replace(p.as_str(), "");
-        }
-        assert!(!text.contains('\x1b'), "a raw ESC reached the output: {text:?}");
-    }
-
-    #[test]
-    fn no_escape_byte_from_a_transcript_reaches_the_terminal() {
-        // ESC in names, in an error text, in a violation sentence: all escaped
-        // by the transcript; and raw ESC/BEL/CR in free text, which only a
-        // damaged or hand-made file holds.
-        let hostile = format!("{SESSION}>>> note \x1b[2J\x07\r\n!! bad-mode: \u{9b}31m x\n");
-        let parsed = parse_text(hostile.as_bytes()).unwrap();
-        let plain = render_all(&parsed, &Styles::plain());
-        assert!(!plain.contains(&0x1b), "plain output holds no ESC at all");
-        assert!(!plain.contains(&0x07) && !plain.contains(&b'\r'));
-        assert!(
-            !String::from_utf8_lossy(&plain).contains('\u{9b}'),
-            "no C1 CSI either"
-        );
-        let colored = render_all(&parsed, &Styles::colored());
-        assert!(colored.contains(&0x1b), "colour is on");
-        assert_only_our_escapes(&colored);
-    }
-
-    #[test]
-    fn clean_spells_out_controls() {
-        assert_eq!(clean("a\x1bb\tc\u{85}"), "a\\x1bb\tc\\u{85}");
-        assert!(matches!(clean("plain text"), Cow::Borrowed(_)));
-    }
+    use crate::transcript::styled::tests::{SESSION, assert_only_our_escapes};
 
     #[test]
     fn rfc3339() {

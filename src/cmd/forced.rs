@@ -22,29 +22,11 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow};
-use clap::Args;
 
-use crate::cli::TraceOpts;
+use super::cli::ForcedArgs;
 use crate::config::Settings;
-use crate::scp;
-use crate::session::{self, Output, Target};
-
-/// Run as an sshd ForceCommand / authorized_keys command=: trace legacy scp, run anything else untouched
-#[derive(Debug, Args)]
-#[command(after_help = "\
-Reads SSH_ORIGINAL_COMMAND. A legacy scp server command (scp … -t/-f …) runs through the
-user's shell, so globs and ~ expand as without scptrace, with its stdio traced into the log
-directory. Anything else (a login, a shell command, sftp) runs untraced, as sshd would
-have run it.
-
-In sshd_config:       ForceCommand /usr/local/bin/scptrace forced
-In authorized_keys:   command=\"/usr/local/bin/scptrace forced\" ssh-ed25519 AAAA…
-                      (`scptrace install --authorized-key` writes this one)
-See docs/deploying.md.")]
-pub struct ForcedArgs {
-    #[command(flatten)]
-    pub trace: TraceOpts,
-}
+use crate::protocol::scp;
+use crate::tap::session::{self, Output, Target};
 
 /// What the original command is.
 #[derive(Debug, PartialEq, Eq)]

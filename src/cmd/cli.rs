@@ -1,0 +1,310 @@
+//! The command line (clap derive): every clap struct of every subcommand, and
+//! nothing else, so the whole interface reads in one file and `generate`
+//! renders it. Every tracing option also has an environment variable and a
+//! config key: see `config.rs`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{ColorWhen, DataMode, Flags, Format, Framing};
+
+/// A transparent tap on the legacy SCP protocol: relays every byte between a
+/// peer and the real scp unchanged, and writes an annotated transcript.
+#[derive(Debug, Parser)]
+#[command(name = "scptrace", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Trace any program's stdin, stdout and stderr (e.g. `scptrace run -o t.log -- scp -d -t /tmp`)
+    Run(RunArgs),
+    /// Trace the client side: run a local scp with scptrace as its ssh program
+    Record(RecordArgs),
+    /// Render saved transcripts: colour, filters, text or JSON Lines, summaries
+    Show(ShowArgs),
+    /// Decode transcripts and list protocol violations; exit 1 if any
+    Check(CheckArgs),
+    /// Speak a transcript's I: side to a fresh real scp and report where the replies differ
+    Replay(ReplayArgs),
+    /// Run as an sshd ForceCommand or authorized_keys command=
+    Forced(ForcedArgs),
+    /// Put the scp stand-in in place on this machine
+    Install(InstallArgs),
+    /// Undo exactly what `install` did
+    Uninstall(UninstallArgs),
+    /// Explain what a non-interactive ssh session on this machine runs as `scp`
+    Doctor(DoctorArgs),
+    /// Print the man page or a shell completion script
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+/// Options that shape a transcript.
+#[derive(Debug, Clone, Args)]
+pub struct TraceOpts {
+    /// Write the transcript to FILE (default: a new file in the log directory)
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Directory for transcripts [env: SCPTRACE_LOG_DIR] [default: $XDG_STATE_HOME/scptrace]
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// One line per protocol message, or one per read [env: SCPTRACE_FRAMING]
+    #[arg(long, value_enum)]
+    pub framing: Option<Framing>,
+    /// How much of each file's contents to show [env: SCPTRACE_DATA]
+    #[arg(long, value_enum)]
+    pub data: Option<DataMode>,
+    /// Transcript format [env: SCPTRACE_FORMAT]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Prefix each event with seconds since start [env: SCPTRACE_TIMESTAMPS]
+    #[arg(long)]
+    pub timestamps: bool,
+    /// When to use colour on a terminal [env: SCPTRACE_COLOR]
+    #[arg(long, value_enum)]
+    pub color: Option<ColorWhen>,
+}
+
+impl TraceOpts {
+    pub fn flags(&self) -> Flags {
+        Flags {
+            log_dir: self.log_dir.clone(),
+            framing: self.framing,
+            data: self.data,
+            format: self.format,
+            timestamps: self.timestamps.then_some(true),
+            color: self.color,
+            ..Flags::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub trace: TraceOpts,
+    /// The program and its arguments
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PROGRAM"
+    )]
+    pub command: Vec<OsString>,
+}
+
+/// Trace the client side: run a local scp with scptrace as its ssh program
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Runs SCP ARGS with `-S scptrace`: each ssh connection the client opens is traced
+to its own transcript. `-o FILE` writes FILE for the first connection, then FILE-2,
+FILE-3... (t.log, t-2.log); `-o -` writes live to stderr; otherwise a new file per
+connection in the log directory. The paths are printed on stderr at the end.
+A user's own `-S PROGRAM` is honoured (scptrace runs it). An OpenSSH >= 9.0 client
+gets `-O` unless ARGS have it. The client's prompts, progress meter, output and
+exit status are its own. See docs/reporting-bugs.md.")]
+pub struct RecordArgs {
+    #[command(flatten)]
+    pub trace: TraceOpts,
+    /// The scp client and its arguments (e.g. `scp -r dir host:/tmp`)
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "SCP"
+    )]
+    pub command: Vec<OsString>,
+}
+
+/// Render saved transcripts: colour, filters, text or JSON Lines, summaries
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Transcript files, text or JSON Lines (detected from the first line); `-` for standard input
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Output form: text lines, or JSON Lines (converts either way, losslessly)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// When to colour the output [env: SCPTRACE_COLOR] [default: auto]
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorWhen>,
+    /// Show the recorded timestamps (on) or hide them (off) [default: as recorded]
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub timestamps: Option<OnOff>,
+    /// Show only these streams' bytes and `closed` lines (comma-separated)
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "in,out,err")]
+    pub stream: Vec<StreamSel>,
+    /// Show only the `!!` lines (protocol violations and tracing problems)
+    #[arg(long)]
+    pub violations: bool,
+    /// Summarise each transcript instead: files, bytes, directories, warnings,
+    /// errors, violations, duration, exit status
+    #[arg(long, conflicts_with_all = ["stream", "violations", "timestamps"])]
+    pub summary: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StreamSel {
+    /// I: lines (the peer's bytes)
+    In,
+    /// O: lines (scp's stdout)
+    Out,
+    /// E: lines (scp's stderr)
+    Err,
+}
+
+/// Decode transcripts and list protocol violations; exit 1 if any
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Transcript files, text or JSON Lines; `-` for standard input
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// When to colour the output [env: SCPTRACE_COLOR] [default: auto]
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorWhen>,
+}
+
+/// Speak a transcript's I: side to a fresh real scp and report where the replies differ
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Runs the recorded scp command (its last argument replaced by --target) or PROGRAM
+ARGS, sends each recorded I: message once the O: replies recorded before it have
+arrived, and compares what comes back. File contents a --data head/none recording
+lacks are sent as synthetic filler of the recorded size.
+Exit status: 0 when the replies match the recording, 1 when they differ, 2 when
+the replay could not be run. See docs/reporting-bugs.md.")]
+pub struct ReplayArgs {
+    /// The transcript to replay (text or JSON Lines)
+    pub file: PathBuf,
+    /// Path for the replayed scp instead of the recorded one: an empty
+    /// directory for an upload (`-t`), the source for a download (`-f`)
+    #[arg(long, value_name = "PATH")]
+    pub target: Option<PathBuf>,
+    /// Seconds to wait for the real scp to make progress at each step
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub timeout: f64,
+    /// Run this instead of the recorded command; a PROGRAM alone gets the
+    /// recorded arguments (with --target applied)
+    #[arg(last = true, value_name = "PROGRAM")]
+    pub command: Vec<OsString>,
+}
+
+/// Run as an sshd ForceCommand / authorized_keys command=: trace legacy scp, run anything else untouched
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Reads SSH_ORIGINAL_COMMAND. A legacy scp server command (scp … -t/-f …) runs through the
+user's shell, so globs and ~ expand as without scptrace, with its stdio traced into the log
+directory. Anything else (a login, a shell command, sftp) runs untraced, as sshd would
+have run it.
+
+In sshd_config:       ForceCommand /usr/local/bin/scptrace forced
+In authorized_keys:   command=\"/usr/local/bin/scptrace forced\" ssh-ed25519 AAAA…
+                      (`scptrace install --authorized-key` writes this one)
+See docs/deploying.md.")]
+pub struct ForcedArgs {
+    #[command(flatten)]
+    pub trace: TraceOpts,
+}
+
+/// Put the scp stand-in in place on this machine
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Without --authorized-key: links DIR/scp to this binary and records the real scp as
+`real_scp` in the config file (/etc/scptrace/config.toml when root installs into a
+directory outside $HOME, else the user's). Refuses to replace a file it did not create.
+
+With --authorized-key: prefixes that key's line in authorized_keys with
+command=\"…/scptrace forced\" instead (no PATH change, no admin needed), keeping a backup.
+
+Every change is recorded in installed.toml next to the config; `scptrace uninstall`
+undoes exactly those. Check the result with `ssh HOST scptrace doctor`.")]
+pub struct InstallArgs {
+    /// Directory for the `scp` link [default: the first directory on the PATH that sshd
+    /// gives non-interactive sessions here that comes before the real scp, /usr/local/bin
+    /// when it does]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The real scp to record [default: the configured one, else the first scp on that
+    /// PATH that is not scptrace]
+    #[arg(long, value_name = "PATH")]
+    pub real: Option<PathBuf>,
+    /// Instead of a link, force `scptrace forced` on one key: its SHA256:… fingerprint
+    /// (`ssh-keygen -lf KEY.pub`), its public key line, or its .pub file
+    #[arg(long, value_name = "FINGERPRINT|LINE", conflicts_with_all = ["dir", "real"])]
+    pub authorized_key: Option<String>,
+    /// The authorized_keys file to edit [default: ~/.ssh/authorized_keys]
+    #[arg(long, value_name = "FILE", requires = "authorized_key")]
+    pub authorized_keys: Option<PathBuf>,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+/// Which config file and install record to use.
+#[derive(Debug, Clone, Args)]
+pub struct ScopeArgs {
+    /// Use the user's config directory ($XDG_CONFIG_HOME/scptrace)
+    #[arg(long, conflicts_with = "system")]
+    pub user: bool,
+    /// Use /etc/scptrace (root only)
+    #[arg(long)]
+    pub system: bool,
+}
+
+/// Undo exactly what `install` did
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Reads installed.toml (the user's, then /etc/scptrace's) and undoes each recorded step,
+newest first: removes a link only if it still points where install pointed it, puts
+back the config line that was there before, and restores the authorized_keys line
+byte for byte. Anything changed since install is left alone and reported.")]
+pub struct UninstallArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+/// Output format of `doctor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DoctorFormat {
+    Text,
+    Json,
+}
+
+/// Explain what a non-interactive ssh session on this machine runs as `scp`
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Run it the way a client's session runs: `ssh HOST scptrace doctor` shows the PATH, user
+and config of a remote non-interactive session. Exit status 0 when a legacy scp server
+started like this would be traced, 1 otherwise (each problem on its own line, with a hint).")]
+pub struct DoctorArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: DoctorFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum What {
+    /// The man page (roff), scptrace.1
+    Man,
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+}
+
+/// Print the man page or a shell completion script to stdout
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[arg(value_enum)]
+    pub what: What,
+}

@@ -1,0 +1,15 @@
+//! The subcommands, one module each, and `cli.rs` with every clap struct.
+//! Only `main.rs` calls into here; nothing below imports from here.
+
+pub mod as_scp;
+pub mod check;
+pub mod cli;
+pub mod doctor;
+pub mod forced;
+pub mod generate;
+pub mod install;
+pub mod record;
+pub mod replay;
+pub mod run;
+pub mod show;
+pub mod uninstall;

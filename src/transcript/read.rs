@@ -1,0 +1,131 @@
+//! Reading a saved transcript back: the one reader that `show`, `check` and
+//! `replay` share. Text or JSON Lines (told apart once, by the first
+//! non-empty line), streamed line by line, so a transcript recorded with
+//! `--data full` is never held in memory whole. The only I/O of its own is
+//! opening the file named (or standard input).
+//!
+//! Also [`clean`]: free text read from a transcript made safe to print.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+
+use super::jsonl;
+use super::parse::{ParseError, Parsed, Parser};
+
+/// Why a transcript could not be read to its end.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Opening or reading the file failed.
+    Io(io::Error),
+    /// A line is malformed.
+    Parse(ParseError),
+    /// Writing what was read failed (e.g. a closed pipe): stop everything.
+    Output(io::Error),
+}
+
+impl ReadError {
+    /// Prints the error as `scptrace: FILE[:LINE]: reason`.
+    pub fn report(&self, path: &Path) {
+        let path = display_name(path);
+        match self {
+            ReadError::Io(e) => eprintln!("scptrace: {path}: {e}"),
+            ReadError::Parse(e) => eprintln!("scptrace: {path}:{}: {}", e.line, e.reason),
+            ReadError::Output(e) => eprintln!("scptrace: writing output: {e}"),
+        }
+    }
+}
+
+/// `-` stands for standard input.
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// How a transcript file is named in messages.
+pub fn display_name(path: &Path) -> String {
+    if is_stdin(path) {
+        "(standard input)".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Reads a transcript file (`-`: standard input), text or JSON Lines, calling `each` for every event
+/// in order. JSON Lines is recognised by a first non-empty line starting
+/// with `{`. An error from `each` is an output error.
+pub fn read_transcript(path: &Path, mut each: impl FnMut(Parsed) -> io::Result<()>) -> Result<(), ReadError> {
+    let input: Box<dyn Read> = if is_stdin(path) {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(File::open(path).map_err(ReadError::Io)?)
+    };
+    let mut r = BufReader::with_capacity(64 * 1024, input);
+    let mut buf = Vec::with_capacity(256);
+    let mut text = Parser::new();
+    let mut json: Option<bool> = None;
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        if r.read_until(b'\n', &mut buf).map_err(ReadError::Io)? == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        if json.is_none() && !line.is_empty() {
+            json = Some(line[0] == b'{');
+        }
+        // The text parser sees every line, blank ones included, so its line
+        // numbers are the file's.
+        let parsed = if json == Some(true) {
+            if line.is_empty() {
+                continue;
+            }
+            jsonl::parse_line(line).map(Some).map_err(|reason| ParseError {
+                line: line_no,
+                reason,
+            })
+        } else {
+            text.next_line(line)
+        };
+        if let Some(p) = parsed.map_err(ReadError::Parse)? {
+            each(p).map_err(ReadError::Output)?;
+        }
+    }
+}
+
+/// Free text from a transcript (notes, problems, headers, the invocation) with
+/// every terminal control character spelled out, so that no byte from a
+/// transcript can drive the terminal. scptrace never writes such characters
+/// there; a hand-made or damaged file might. TAB is left alone.
+pub fn clean(text: &str) -> Cow<'_, str> {
+    let bad = |c: char| (c.is_control() && c != '\t') || c == '\u{2028}' || c == '\u{2029}';
+    if !text.chars().any(bad) {
+        return Cow::Borrowed(text);
+    }
+    let mut s = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if bad(c) {
+            let v = c as u32;
+            if v < 0x80 {
+                s.push_str(&format!("\\x{v:02x}"));
+            } else {
+                s.push_str(&format!("\\u{{{v:x}}}"));
+            }
+        } else {
+            s.push(c);
+        }
+    }
+    Cow::Owned(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_spells_out_controls() {
+        assert_eq!(clean("a\x1bb\tc\u{85}"), "a\\x1bb\tc\\u{85}");
+        assert!(matches!(clean("plain text"), Cow::Borrowed(_)));
+    }
+}

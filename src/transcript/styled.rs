@@ -1,0 +1,269 @@
+//! The text form with colour: the same lines as [`text`](super::text), with
+//! the parts styled once per event from a [`Styles`] set. `show` renders
+//! saved transcripts with it, and `record -o -` writes live ones to a terminal.
+//! With [`Styles::plain`] the output is byte for byte the text form.
+
+use std::io::Write;
+
+use owo_colors::Style;
+
+use super::parse::violation_name;
+use super::read::clean;
+use super::{Entry, Event, Sink, Stream};
+use crate::escape::escape_into;
+use crate::style::Styles;
+
+/// Renders one event as a text line (newline included) with `styles`. With
+/// [`Styles::plain`] the line is byte for byte what
+/// [`render`](crate::transcript::text::render) writes (for lines without
+/// control characters in their free text, see [`clean`]).
+pub fn render_styled(ev: &Event, timed: bool, st: &Styles, scratch: &mut Vec<u8>, line: &mut Vec<u8>) {
+    let is_header = matches!(ev.entry, Entry::Header { .. });
+    if timed && !is_header {
+        let _ = write!(line, "{} ", st.timestamp.style(format_args!("+{:.6}", ev.t)));
+    }
+    match &ev.entry {
+        Entry::Header { key, value } => {
+            let text = format!("# {key}: {value}");
+            let _ = write!(line, "{}", st.header.style(clean(&text)));
+        }
+        Entry::Invocation(argv) => {
+            let _ = write!(
+                line,
+                "{}{}",
+                st.meta.style(">>> New command invocation: "),
+                st.label.style(clean(argv))
+            );
+        }
+        Entry::Bytes(b) => {
+            let letter = format!("{}:", b.stream.letter());
+            let _ = write!(line, "{} ", stream_style(st, b.stream).style(letter));
+            scratch.clear();
+            escape_into(&b.bytes, scratch);
+            styled_escaped(scratch, st, line);
+            if let Some(note) = &b.note {
+                let _ = write!(line, "\t{}", st.note.style(format_args!("# {}", clean(note))));
+            }
+        }
+        Entry::Closed(s) => {
+            let _ = write!(line, "{}", st.meta.style(format_args!(">>> {} closed", s.name())));
+        }
+        Entry::Problem(text) => {
+            let text = clean(text);
+            match violation_name(&text) {
+                Some(name) => {
+                    let rest = &text[name.len()..];
+                    let _ = write!(
+                        line,
+                        "{}{}{}",
+                        st.problem.style("!! "),
+                        st.violation.style(name),
+                        st.problem.style(rest)
+                    );
+                }
+                None => {
+                    let _ = write!(line, "{}", st.problem.style(format_args!("!! {text}")));
+                }
+            }
+        }
+        Entry::Note(text) => {
+            let _ = write!(line, "{}", st.meta.style(format_args!(">>> {}", clean(text))));
+        }
+        Entry::Exit(code) => {
+            let style = if *code == 0 { st.exit_ok } else { st.exit_bad };
+            let _ = write!(line, "{}", style.style(format_args!("#: {code}")));
+        }
+    }
+    line.push(b'\n');
+}
+
+/// The style of a stream's line letter.
+fn stream_style(st: &Styles, s: Stream) -> Style {
+    match s {
+        Stream::In => st.stdin,
+        Stream::Out => st.stdout,
+        Stream::Err => st.stderr,
+    }
+}
+
+/// Writes escaped bytes with the escape sequences (`\0`, `\n`, `\xNN`, …) in
+/// their own style (a run of them as one span), the literal runs unstyled.
+fn styled_escaped(escaped: &[u8], st: &Styles, line: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < escaped.len() {
+        let start = i;
+        if escaped[i] == b'\\' {
+            while i < escaped.len() && escaped[i] == b'\\' {
+                i += if escaped.get(i + 1) == Some(&b'x') { 4 } else { 2 };
+            }
+            i = i.min(escaped.len());
+            // Escaped text is ASCII.
+            let seq = std::str::from_utf8(&escaped[start..i]).unwrap_or_default();
+            let _ = write!(line, "{}", st.escape.style(seq));
+        } else {
+            while i < escaped.len() && escaped[i] != b'\\' {
+                i += 1;
+            }
+            line.extend_from_slice(&escaped[start..i]);
+        }
+    }
+}
+
+/// A live transcript writer with colour (`record -o -` on a terminal): the
+/// same lines as the text form, styled once per event.
+pub struct StyledWriter<W: std::io::Write> {
+    out: W,
+    styles: Styles,
+    timestamps: bool,
+    scratch: Vec<u8>,
+    line: Vec<u8>,
+}
+
+impl<W: std::io::Write> StyledWriter<W> {
+    pub fn new(out: W, styles: Styles, timestamps: bool) -> Self {
+        StyledWriter {
+            out,
+            styles,
+            timestamps,
+            scratch: Vec::new(),
+            line: Vec::new(),
+        }
+    }
+}
+
+impl<W: std::io::Write> Sink for StyledWriter<W> {
+    fn event(&mut self, ev: &Event) -> std::io::Result<()> {
+        self.line.clear();
+        render_styled(
+            ev,
+            self.timestamps,
+            &self.styles,
+            &mut self.scratch,
+            &mut self.line,
+        );
+        self.out.write_all(&self.line)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::transcript::parse::{Parsed, parse_text};
+    use crate::transcript::text;
+    use crate::transcript::{Bytes, Kind};
+
+    /// A session with hostile bytes everywhere (also `show --summary`'s test input).
+    pub(crate) const SESSION: &str = "# scptrace: 0.1.0\n\
+# start: 2026-11-25T15:16:22.271759Z\n\
+>>> New command invocation: /usr/bin/scp -t /tmp\n\
++0.001000 O: \\0\t# ack\n\
++0.002000 I: C0644 21 a\\x1b[31m\\n\t# file \"a\\x1b[31m\", 21 B, mode 0644\n\
++0.003000 I: file a file a file a\\n\t# data of \"a\\x1b[31m\", 21 B\n\
++0.004000 I: \\0\t# end of \"a\\x1b[31m\"\n\
++0.004211 O: \\x02scp: \\x1b]0;pwned\\x07\\n\t# error: scp: \\x1b]0;pwned\\x07\n\
++0.005000 !! name-slash: the name \"a/\\x1b[2J\" contains '/'\n\
++0.005000 !! reading stdin failed: EIO\n\
++0.006000 >>> stdin closed\n\
++0.007000 #: 1\n";
+
+    fn render_all(parsed: &[Parsed], st: &Styles) -> Vec<u8> {
+        let (mut out, mut line, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+        for p in parsed {
+            line.clear();
+            render_styled(&p.event, p.timestamped, st, &mut scratch, &mut line);
+            out.extend_from_slice(&line);
+        }
+        out
+    }
+
+    #[test]
+    fn plain_rendering_is_the_text_form() {
+        let parsed = parse_text(SESSION.as_bytes()).unwrap();
+        assert_eq!(
+            String::from_utf8(render_all(&parsed, &Styles::plain())).unwrap(),
+            SESSION
+        );
+        let mut line = Vec::new();
+        for p in &parsed {
+            text::render(&p.event, false, &mut line);
+            let mut styled = Vec::new();
+            render_styled(&p.event, false, &Styles::plain(), &mut Vec::new(), &mut styled);
+            assert_eq!(styled, line);
+        }
+    }
+
+    #[test]
+    fn every_byte_renders_plain_as_the_text_form() {
+        let all: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+        let ev = Event {
+            t: 1.5,
+            entry: Entry::Bytes(Bytes {
+                stream: Stream::In,
+                len: all.len() as u64,
+                bytes: all,
+                kind: Kind::Raw,
+                note: Some("x".into()),
+                msg: None,
+            }),
+        };
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        text::render(&ev, true, &mut want);
+        render_styled(&ev, true, &Styles::plain(), &mut Vec::new(), &mut got);
+        assert_eq!(got, want);
+        let mut colored = Vec::new();
+        render_styled(&ev, true, &Styles::colored(), &mut Vec::new(), &mut colored);
+        assert_only_our_escapes(&colored);
+    }
+
+    /// Every ESC in the coloured output belongs to one of our own styles.
+    pub(crate) fn assert_only_our_escapes(out: &[u8]) {
+        let mut text = String::from_utf8(out.to_vec()).unwrap();
+        let c = Styles::colored();
+        let mut ours: Vec<String> = [
+            c.stdin,
+            c.stdout,
+            c.stderr,
+            c.escape,
+            c.note,
+            c.problem,
+            c.violation,
+            c.meta,
+            c.header,
+            c.timestamp,
+            c.exit_ok,
+            c.exit_bad,
+            c.label,
+        ]
+        .iter()
+        .map(|s| s.prefix_formatter().to_string())
+        .collect();
+        ours.push("\x1b[0m".to_string());
+        for p in &ours {
+            text = text.replace(p.as_str(), "");
+        }
+        assert!(!text.contains('\x1b'), "a raw ESC reached the output: {text:?}");
+    }
+
+    #[test]
+    fn no_escape_byte_from_a_transcript_reaches_the_terminal() {
+        // ESC in names, in an error text, in a violation sentence: all escaped
+        // by the transcript; and raw ESC/BEL/CR in free text, which only a
+        // damaged or hand-made file holds.
+        let hostile = format!("{SESSION}>>> note \x1b[2J\x07\r\n!! bad-mode: \u{9b}31m x\n");
+        let parsed = parse_text(hostile.as_bytes()).unwrap();
+        let plain = render_all(&parsed, &Styles::plain());
+        assert!(!plain.contains(&0x1b), "plain output holds no ESC at all");
+        assert!(!plain.contains(&0x07) && !plain.contains(&b'\r'));
+        assert!(
+            !String::from_utf8_lossy(&plain).contains('\u{9b}'),
+            "no C1 CSI either"
+        );
+        let colored = render_all(&parsed, &Styles::colored());
+        assert!(colored.contains(&0x1b), "colour is on");
+        assert_only_our_escapes(&colored);
+    }
+}
