@@ -24,6 +24,7 @@ test-deps:
 
 lint:
 	$(CARGO) fmt --check
+	bash scripts/check-layers.sh
 	$(CARGO) clippy --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet
 

@@ -3,6 +3,7 @@
 mod deploy;
 mod e2e;
 mod harden;
+mod layers;
 mod record;
 mod replay;
 mod show;
