@@ -1,12 +1,8 @@
-//! `scptrace check`: list the protocol violations in saved transcripts, for
-//! scripts and CI: exit 1 if there are any, 0 if none, 2 if a file cannot be
-//! read or is malformed.
-//!
-//! A transcript recorded per message already holds the decoder's verdict as
-//! `!! name: sentence` lines. One recorded with `--framing raw` holds only
-//! bytes: it is decoded again ([`Redecoder`]), exactly as the tracer would
-//! have decoded it live, so raw transcripts (including the seed logger's) can
-//! be checked.
+//! `scptrace check`: decode saved transcripts and say what their bytes hold,
+//! for people, scripts and CI. Never silent: every file gets at least one
+//! line. The verdict comes from decoding the bytes (transcript/redecode.rs),
+//! never from the `!!` lines a transcript holds; a note says when those
+//! differ. Exit status: see [`Status`].
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -15,47 +11,119 @@ use anyhow::Result;
 
 use super::cli::CheckArgs;
 use crate::config::{Flags, Settings};
-use crate::protocol::scp;
 use crate::style::Styles;
-use crate::transcript::Entry;
-use crate::transcript::parse::violation_name;
-use crate::transcript::read::{ReadError, clean, display_name, read_transcript};
-use crate::transcript::redecode::Redecoder;
+use crate::transcript::annotate::violation_text;
+use crate::transcript::read::{clean, display_name};
+use crate::transcript::redecode::{Coverage, Verdict, verdict};
 
-/// The violations of one transcript, as `name: sentence` texts, in order.
-pub fn violations(path: &Path) -> Result<Vec<String>, ReadError> {
-    let mut recorded = Vec::new();
-    let mut decoded = Vec::new();
-    let mut redecoder: Option<Redecoder> = None;
-    let mut seen_invocation = false;
-    let collect = |evs: &[scp::Event], into: &mut Vec<String>| {
-        for e in evs {
-            if let scp::Event::Violation { v, .. } = e {
-                into.push(format!("{}: {}", v.name, v.text));
-            }
+/// `check`'s exit status; over several files the first of 2, 1, 3, 0 that
+/// any file has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    /// Decoded whole, from the invocation to the exit status: no violation.
+    Clean = 0,
+    /// Not decoded whole (empty, cut short, not an scp server session), and
+    /// no violation in what was decoded.
+    Incomplete = 3,
+    /// Violations found.
+    Violations = 1,
+    /// A file could not be read, or is not a transcript.
+    Unreadable = 2,
+}
+
+impl Status {
+    fn rank(self) -> u8 {
+        match self {
+            Status::Clean => 0,
+            Status::Incomplete => 1,
+            Status::Violations => 2,
+            Status::Unreadable => 3,
+        }
+    }
+}
+
+/// The lines `check` prints for one transcript, and its status.
+pub fn report(path: &Path, v: &Verdict, st: &Styles) -> (Vec<String>, Status) {
+    let label = st
+        .label
+        .style(clean(&format!("{}:", display_name(path))))
+        .to_string();
+    let mut lines = Vec::new();
+    for f in &v.found {
+        lines.push(format!(
+            "{label} {}{}{}",
+            st.problem.style("!! "),
+            st.violation.style(f.name()),
+            st.problem.style(clean(&format!(": {}", violation_text(f))))
+        ));
+    }
+    for p in &v.problems {
+        lines.push(format!(
+            "{label} {}",
+            st.problem.style(clean(&format!("!! {p} (a tracing problem)")))
+        ));
+    }
+    let n = v.messages;
+    let messages = format!("{n} message{}", if n == 1 { "" } else { "s" });
+    let status = match (&v.coverage, v.found.is_empty()) {
+        (Coverage::Empty, _) => {
+            lines.push(format!("{label} empty: no line to decode"));
+            Status::Incomplete
+        }
+        (Coverage::NotScp { invocation: None }, _) => {
+            lines.push(format!(
+                "{label} not decoded: no `>>> New command invocation` line, so the session is unknown"
+            ));
+            Status::Incomplete
+        }
+        (
+            Coverage::NotScp {
+                invocation: Some(inv),
+            },
+            _,
+        ) => {
+            lines.push(format!(
+                "{label} not decoded: not a legacy scp server session (scp -t or -f): {}",
+                clean(inv)
+            ));
+            Status::Incomplete
+        }
+        (Coverage::Cut, true) => {
+            lines.push(format!(
+                "{label} cut short (no exit status line, or truncated): no violation in the {messages} decoded"
+            ));
+            Status::Incomplete
+        }
+        (Coverage::Cut, false) => {
+            lines.push(format!(
+                "{label} cut short (no exit status line, or truncated): {} violation(s) in the {messages} decoded",
+                v.found.len()
+            ));
+            Status::Violations
+        }
+        (Coverage::Whole, true) => {
+            lines.push(format!("{label} clean: {messages} decoded, no violation"));
+            Status::Clean
+        }
+        (Coverage::Whole, false) => {
+            lines.push(format!("{label} {} violation(s) in {messages}", v.found.len()));
+            Status::Violations
         }
     };
-    read_transcript(path, |p| {
-        match &p.event.entry {
-            Entry::Invocation(text) if !seen_invocation => {
-                seen_invocation = true;
-                redecoder = Redecoder::for_invocation(text);
-            }
-            Entry::Problem(text) if violation_name(text).is_some() => recorded.push(text.clone()),
-            _ => {}
-        }
-        if let Some(r) = redecoder.as_mut() {
-            collect(r.event(&p.event.entry), &mut decoded);
-        }
-        Ok(())
-    })?;
-    match redecoder {
-        Some(mut r) => {
-            collect(r.finish(), &mut decoded);
-            Ok(if r.applies() { decoded } else { recorded })
-        }
-        None => Ok(recorded),
+    if v.gaps > 0 {
+        lines.push(format!(
+            "{label} note: {} data line(s) claim more bytes than decoding expects there; only their shown bytes were decoded",
+            v.gaps
+        ));
     }
+    if v.disagrees() {
+        lines.push(format!(
+            "{label} note: the transcript's own !! lines ({}) differ from what decoding its bytes finds ({}); the verdict above is from the bytes",
+            v.stored.len(),
+            v.found.len()
+        ));
+    }
+    (lines, status)
 }
 
 pub fn run(args: CheckArgs) -> Result<i32> {
@@ -66,37 +134,31 @@ pub fn run(args: CheckArgs) -> Result<i32> {
     let st = Styles::for_stdout(settings.color.value);
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let mut status = 0;
+    let mut status = Status::Clean;
     for path in &args.files {
-        match violations(path) {
-            Ok(list) => {
-                for v in &list {
-                    let name = violation_name(v).unwrap_or_default();
-                    let line = format!(
-                        "{} {}{}{}\n",
-                        st.label.style(clean(&format!("{}:", display_name(path)))),
-                        st.problem.style("!! "),
-                        st.violation.style(name),
-                        st.problem.style(clean(&v[name.len()..])),
-                    );
-                    match out.write_all(line.as_bytes()) {
-                        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(1),
+        let this = match verdict(path) {
+            Ok(v) => {
+                let (lines, s) = report(path, &v, &st);
+                for line in lines {
+                    match writeln!(out, "{line}") {
+                        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(s as i32),
                         Err(e) => {
                             eprintln!("scptrace: writing output: {e}");
-                            return Ok(2);
+                            return Ok(Status::Unreadable as i32);
                         }
                         Ok(()) => {}
                     }
                 }
-                if !list.is_empty() && status == 0 {
-                    status = 1;
-                }
+                s
             }
             Err(e) => {
                 e.report(path);
-                status = 2;
+                Status::Unreadable
             }
+        };
+        if this.rank() > status.rank() {
+            status = this;
         }
     }
-    Ok(status)
+    Ok(status as i32)
 }

@@ -27,7 +27,7 @@ pub enum Command {
     Record(RecordArgs),
     /// Render saved transcripts: colour, filters, text or JSON Lines, summaries
     Show(ShowArgs),
-    /// Decode transcripts and list protocol violations; exit 1 if any
+    /// Decode transcripts' bytes and say what they hold; exit 0 only when decoded whole and clean
     Check(CheckArgs),
     /// Speak a transcript's I: side to a fresh real scp and report where the replies differ
     Replay(ReplayArgs),
@@ -166,6 +166,19 @@ pub enum StreamSel {
 
 /// Decode transcripts and list protocol violations; exit 1 if any
 #[derive(Debug, Args)]
+#[command(after_help = "\
+The verdict comes from decoding each transcript's bytes again, never from the !!
+lines it holds (a note says when those differ); tracing problems it records are
+shown. Every file gets at least one line.
+
+Exit status (over several files, the first of 2, 1, 3, 0 that any file has):
+  0  decoded whole, from the invocation line to the exit status: no violation
+  1  violations found (each listed as `FILE: !! NAME: SENTENCE`)
+  2  a file could not be read or is not a transcript
+  3  not decoded whole: empty, cut short (no `#:` line, or truncated), or not a
+     legacy scp server session; no violation in what was decoded
+
+See docs/decoder.md for every violation name.")]
 pub struct CheckArgs {
     /// Transcript files, text or JSON Lines; `-` for standard input
     #[arg(required = true, value_name = "FILE")]

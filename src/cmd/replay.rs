@@ -29,10 +29,11 @@ use anyhow::{Context, Result, bail};
 
 use super::cli::ReplayArgs;
 use crate::config::{Flags, Settings};
+use crate::protocol::scp::Msg;
 use crate::shell::{shell_join, shell_split};
 use crate::tap::child;
 use crate::transcript::parse::Parser;
-use crate::transcript::{Bytes, Entry, Event, Kind, Stream, jsonl, text};
+use crate::transcript::{Bytes, Decoded, Entry, Event, Kind, Stream, jsonl, text};
 
 /// Exit status when the replay could not be run at all.
 const CANNOT_RUN: i32 = 2;
@@ -250,13 +251,11 @@ fn short_data(rec: &Recording) -> Vec<(usize, String, u64, u64)> {
             continue;
         }
         held[slot] += b.len;
-        let Some(msg) = &b.msg else { continue }; // a part: more follows
-        if msg["type"] == "data"
-            && let Some(seen) = msg["seen"].as_u64()
-            && held[slot] != seen
-        {
-            let name = msg["name"].as_str().unwrap_or("?").to_string();
-            found.push((i, name, held[slot], seen));
+        let Some(Decoded::Scp(Msg::Data { name, seen, .. })) = b.msg() else {
+            continue;
+        }; // a part: more follows
+        if held[slot] != *seen {
+            found.push((i, crate::escape::escape(name), held[slot], *seen));
         }
         held[slot] = 0;
     }
@@ -825,7 +824,6 @@ fn bytes_entry(stream: Stream, bytes: &[u8]) -> Entry {
         len: bytes.len() as u64,
         kind: Kind::Raw,
         note: None,
-        msg: None,
     })
 }
 
@@ -1152,7 +1150,6 @@ mod tests {
             len: 100,
             kind: Kind::Data,
             note: None,
-            msg: None,
         };
         let mut o = Outgoing::new(&b);
         let mut buf = [0u8; 64];

@@ -17,13 +17,13 @@ use serde_json::json;
 use super::cli::{OnOff, ShowArgs, StreamSel};
 use crate::config::{Flags, Format, Settings};
 use crate::escape::escape;
-use crate::protocol::scp::{self, Msg};
+use crate::protocol::scp::{self, Dir, Msg};
 use crate::style::Styles;
-use crate::transcript::parse::{self, Parsed, violation_name};
+use crate::transcript::parse::Parsed;
 use crate::transcript::read::{ReadError, clean, display_name, is_stdin, read_transcript};
-use crate::transcript::redecode::Redecoder;
+use crate::transcript::redecode::{Redecoder, verdict};
 use crate::transcript::styled::render_styled;
-use crate::transcript::{Entry, Kind, Stream, jsonl};
+use crate::transcript::{Decoded, Entry, Event, Kind, Stream, jsonl};
 
 impl StreamSel {
     fn stream(self) -> Stream {
@@ -97,6 +97,9 @@ fn show_one(
 ) -> Result<(), ReadError> {
     let mut line = Vec::with_capacity(256);
     let mut scratch = Vec::with_capacity(256);
+    if args.violations {
+        return show_violations(path, args, styles, many, out);
+    }
     read_transcript(path, |p| {
         if !wanted(&p.event.entry, args) {
             return Ok(());
@@ -120,10 +123,44 @@ fn show_one(
     })
 }
 
-fn wanted(entry: &Entry, args: &ShowArgs) -> bool {
-    if args.violations {
-        return matches!(entry, Entry::Problem(_));
+/// `--violations`: what decoding the bytes finds (never the `!!` lines the
+/// transcript holds, as `check`), and the tracing problems it records.
+fn show_violations(
+    path: &Path,
+    args: &ShowArgs,
+    styles: &Styles,
+    many: bool,
+    out: &mut impl Write,
+) -> Result<(), ReadError> {
+    let v = verdict(path)?;
+    let events = v
+        .found
+        .into_iter()
+        .map(Entry::Violation)
+        .chain(v.problems.into_iter().map(Entry::Problem));
+    let (mut line, mut scratch) = (Vec::new(), Vec::new());
+    for entry in events {
+        let ev = Event { t: 0.0, entry };
+        line.clear();
+        match args.format {
+            Format::Jsonl => {
+                jsonl::render(&ev, false, &mut scratch, &mut line).map_err(ReadError::Output)?;
+                line.push(b'\n');
+            }
+            Format::Text => {
+                if many {
+                    let name = format!("{}: ", display_name(path));
+                    let _ = write!(line, "{}", styles.label.style(clean(&name)));
+                }
+                render_styled(&ev, false, styles, &mut scratch, &mut line);
+            }
+        }
+        out.write_all(&line).map_err(ReadError::Output)?;
     }
+    Ok(())
+}
+
+fn wanted(entry: &Entry, args: &ShowArgs) -> bool {
     let stream = match entry {
         Entry::Bytes(b) => b.stream,
         Entry::Closed(s) => *s,
@@ -233,16 +270,13 @@ impl Summary {
                 } else {
                     self.decoded_lines += 1;
                 }
-                if let (Some(note), true) = (&b.note, i < 2)
-                    && let (_, _, Some(m)) = parse::annotation(note, b.bytes.len())
-                {
-                    self.flows[i].msg(&m);
+                if let (Some(Decoded::Scp(m)), true) = (b.msg(), i < 2) {
+                    self.flows[i].msg(m);
                 }
             }
-            Entry::Problem(text) => match violation_name(text) {
-                Some(name) => *self.violations.entry(name.to_string()).or_default() += 1,
-                None => self.problems.push(text.clone()),
-            },
+            Entry::StoredViolation { name, .. } => *self.violations.entry(name.clone()).or_default() += 1,
+            Entry::Violation(f) => *self.violations.entry(f.name().to_string()).or_default() += 1,
+            Entry::Problem(text) => self.problems.push(text.clone()),
             Entry::Note(text) => self.notes.push(text.clone()),
             Entry::Exit(code) => self.exit = Some(*code),
             Entry::Closed(_) => {}
@@ -256,12 +290,15 @@ impl Summary {
     fn redecoded_events(&mut self, evs: &[scp::Event]) {
         for e in evs {
             match e {
-                scp::Event::Frame { dir, msg, .. } => {
-                    let i = if *dir == scp::Dir::In { 0 } else { 1 };
-                    self.redecoded[i].msg(msg);
+                scp::Event::Frame(f) => {
+                    let i = if f.dir == Dir::In { 0 } else { 1 };
+                    self.redecoded[i].msg(&f.msg);
                 }
-                scp::Event::Violation { v, .. } => {
-                    *self.redecoded_violations.entry(v.name.to_string()).or_default() += 1;
+                scp::Event::Violation(v) => {
+                    *self
+                        .redecoded_violations
+                        .entry(v.name.as_str().to_string())
+                        .or_default() += 1;
                 }
                 scp::Event::DataStart { .. } => {}
             }
@@ -275,9 +312,10 @@ impl Summary {
         }
     }
 
-    /// Whether the counts come from re-decoding a raw transcript.
+    /// Whether the counts come from decoding the bytes again (always, for
+    /// an scp server session: a verdict never comes from stored `!!` lines).
     fn redecoded(&self) -> bool {
-        self.redecoder.as_ref().is_some_and(Redecoder::applies)
+        self.redecoder.is_some()
     }
 
     fn framing(&self) -> &'static str {
@@ -562,8 +600,11 @@ mod tests {
         assert_eq!(s.exit, Some(1));
         assert_eq!(s.last_t, Some(0.007));
         let text = summary_text(Path::new("t.log"), &s, &Styles::plain());
-        assert!(text.contains("1 file, 21 B of data"), "{text}");
-        assert!(text.contains("violations  1: name-slash ×1"), "{text}");
+        // The counts come from decoding the bytes: the C record was answered
+        // with a fatal error, so no data was read as data, and the source sent
+        // it without waiting. The transcript's own `!!` line is not trusted.
+        assert!(text.contains("1 file, 0 B of data (21 B announced)"), "{text}");
+        assert!(text.contains("violations  1: data-before-ack ×1"), "{text}");
         assert!(!text.contains('\x1b'));
         assert_only_our_escapes(summary_text(Path::new("t.log"), &s, &Styles::colored()).as_bytes());
     }

@@ -3,3 +3,12 @@
 //! transcript renders them (that is `transcript::annotate`).
 
 pub mod scp;
+
+/// A direction of the conversation, named from the traced program's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dir {
+    /// The peer's bytes, arriving on the program's stdin (`I:`).
+    In,
+    /// The program's bytes, leaving on its stdout (`O:`).
+    Out,
+}

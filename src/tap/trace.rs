@@ -1,19 +1,33 @@
 //! The tracer: turns what the relay saw into transcript events.
 //!
 //! The relay reports reads, EOFs and notes; the tracer frames them (per read,
-//! or per protocol message through the decoder) and hands events to a
-//! [`Sink`]. A failing sink is dropped with one warning: tracing problems
-//! never reach the transfer. Memory is bounded: a frame keeps at most
-//! [`MAX_SHOWN`] bytes (a file's head, or the start of an over-long line).
+//! or per protocol message through the decoder) and hands events, holding the
+//! decoder's typed messages and violations, to a [`Sink`]. A failing sink is
+//! dropped with one warning: tracing problems never reach the transfer.
+//!
+//! **Order.** Each line is placed by the read that brought its first byte,
+//! not by when it was complete: a message whose bytes arrive before a reply
+//! comes before that reply in the transcript, even when the decoder could
+//! only frame it after the reply (it held the bytes), or when it finished
+//! arriving later (a long file's data). A line waits while a message in the
+//! other direction that began earlier is still open; so a transcript read
+//! back in line order tells what was read before what, which is what the
+//! decoder's verdicts about waiting rest on (docs/decoder.md).
+//!
+//! Memory is bounded: a direction keeps the bytes it has not framed yet (at
+//! most the decoder's hold and one line), of file data only the head it
+//! shows, and at most [`QUEUE_MAX`] lines wait for an earlier message.
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::config::{DataMode, Framing};
-use crate::protocol::scp::decode::Event as DecEvent;
 use crate::protocol::scp::{self, Decoder, Dir};
-use crate::transcript::{Bytes, Entry, Event, Kind, Sink, Stream, annotate};
+use crate::transcript::{
+    Annotation, Bytes, Consequence, Decoded, Entry, Event, Finding, Kind, Sink, Stream, annotate,
+};
 use crate::warn::warn;
 
 /// How often buffered transcript lines are written out while a transfer runs.
@@ -22,9 +36,16 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// How much of a file's contents `--data head` shows.
 pub const HEAD: usize = 32;
 
-/// Most bytes one transcript line shows; longer frames are cut (records,
-/// text) or, with `--data full`, split into several lines (file data).
+/// Most bytes one transcript line shows; longer stderr lines are cut, and
+/// with `--data full` a file's data is split into lines of this size.
 pub const MAX_SHOWN: usize = 64 * 1024;
+
+/// Lines that may wait for an earlier message to be framed; past it the
+/// oldest is written out of order rather than hold more.
+pub const QUEUE_MAX: usize = 4096;
+
+/// Reads remembered per direction to place the lines framed from them.
+const READS_MAX: usize = 1024;
 
 /// The transcript size cap and how far it has been reached.
 struct Cap {
@@ -35,16 +56,60 @@ struct Cap {
     truncated: bool,
 }
 
-/// A message being assembled in one direction.
+/// A file's data being framed in one direction.
+struct DataRegion {
+    /// Absolute offset where its data ends.
+    end: u64,
+    /// The bytes shown so far of the part not yet written.
+    head: Vec<u8>,
+    /// Bytes of it already written in earlier lines (`--data full`).
+    written: u64,
+}
+
+/// One direction's bytes not yet framed.
 #[derive(Default)]
-struct Pending {
-    shown: Vec<u8>,
-    /// Bytes of this frame so far (shown or not).
-    len: u64,
-    /// The frame is file data: keep only what the data mode shows.
-    data: bool,
-    /// Bytes of this file already written in earlier lines (`--data full`).
-    data_written: u64,
+struct Unframed {
+    /// Absolute offset of the first unframed byte.
+    base: u64,
+    /// Bytes passed so far.
+    fed: u64,
+    /// The unframed bytes outside a file's data: from `base`, or from the
+    /// data's end when `data` is set.
+    rest: Vec<u8>,
+    data: Option<DataRegion>,
+    /// Where each read began (offset), its sequence number and time, for
+    /// reads that may still hold unframed bytes.
+    reads: VecDeque<(u64, u64, f64)>,
+}
+
+impl Unframed {
+    /// The sequence number and time of the read that holds byte `at`.
+    fn read_of(&self, at: u64) -> Option<(u64, f64)> {
+        self.reads
+            .iter()
+            .rev()
+            .find(|(off, ..)| *off <= at)
+            .or(self.reads.front())
+            .map(|&(_, seq, t)| (seq, t))
+    }
+
+    /// Forgets the reads that end at or before `base`.
+    fn drop_reads(&mut self) {
+        while self.reads.len() > 1 && self.reads[1].0 <= self.base {
+            self.reads.pop_front();
+        }
+    }
+
+    fn open(&self) -> bool {
+        self.fed > self.base
+    }
+}
+
+/// A line waiting to be written, placed by `seq`.
+struct Queued {
+    seq: u64,
+    t: f64,
+    entry: Entry,
 }
 
 /// See the module docs.
@@ -55,11 +120,16 @@ pub struct Tracer {
     start: Instant,
     data_mode: DataMode,
     decoder: Option<Decoder>,
-    pending: [Pending; 2],
-    /// stderr, framed per line when decoding.
+    dirs: [Unframed; 2],
+    /// stderr, framed per line when decoding: the line, its length, and the
+    /// read its first byte came in.
     err_line: Vec<u8>,
     err_len: u64,
-    events: Vec<DecEvent>,
+    err_first: Option<(u64, f64)>,
+    events: Vec<scp::Event>,
+    /// Observations so far (reads, splices, EOFs).
+    seq: u64,
+    queue: VecDeque<Queued>,
     cap: Option<Cap>,
     dirty: bool,
     last_flush: Instant,
@@ -77,6 +147,13 @@ fn stream_of(dir: Dir) -> Stream {
     match dir {
         Dir::In => Stream::In,
         Dir::Out => Stream::Out,
+    }
+}
+
+fn ix(dir: Dir) -> usize {
+    match dir {
+        Dir::In => 0,
+        Dir::Out => 1,
     }
 }
 
@@ -101,10 +178,13 @@ impl Tracer {
             start: now,
             data_mode,
             decoder,
-            pending: Default::default(),
+            dirs: Default::default(),
             err_line: Vec::new(),
             err_len: 0,
+            err_first: None,
             events: Vec::new(),
+            seq: 0,
+            queue: VecDeque::new(),
             cap: None,
             dirty: false,
             last_flush: now,
@@ -116,7 +196,47 @@ impl Tracer {
         Tracer::new(None, String::new(), Framing::Raw, DataMode::Full, None)
     }
 
-    fn emit(&mut self, entry: Entry) {
+    fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    // ---- writing, in order ---------------------------------------------------
+
+    /// Queues `entry`, placed by the read `seq` (its time `t`), then writes
+    /// what no earlier open message holds back.
+    fn push(&mut self, seq: u64, t: f64, entry: Entry) {
+        if self.sink.is_none() {
+            return;
+        }
+        // After every line of an equal or earlier read.
+        let at = self.queue.partition_point(|q| q.seq <= seq);
+        self.queue.insert(at, Queued { seq, t, entry });
+        self.drain(false);
+    }
+
+    /// The read of the earliest byte not framed yet, in either direction.
+    fn oldest_open(&self) -> Option<u64> {
+        self.dirs
+            .iter()
+            .filter(|d| d.open())
+            .filter_map(|d| d.read_of(d.base).map(|(seq, _)| seq))
+            .min()
+    }
+
+    /// Writes the queued lines no open message precedes (all of them if `all`).
+    fn drain(&mut self, all: bool) {
+        let limit = if all { None } else { self.oldest_open() };
+        while let Some(q) = self.queue.front() {
+            let blocked = limit.is_some_and(|open| q.seq > open);
+            if blocked && self.queue.len() <= QUEUE_MAX {
+                break;
+            }
+            let Some(q) = self.queue.pop_front() else { break };
+            self.emit(q.t, q.entry);
+        }
+    }
+
+    fn emit(&mut self, t: f64, entry: Entry) {
         if self.sink.is_none() {
             return;
         }
@@ -140,27 +260,24 @@ impl Tracer {
                 let line = format!(
                     "transcript reached {written} B (max_log_bytes {max}): file contents are no longer shown"
                 );
-                self.write_entry(Entry::Problem(line));
+                self.write_entry(t, Entry::Problem(line));
             }
             if hard {
                 let line = format!(
                     "transcript truncated at {written} B (max_log_bytes {max}): only the exit status follows"
                 );
-                self.write_entry(Entry::Problem(line));
+                self.write_entry(t, Entry::Problem(line));
                 if !is_exit {
                     return;
                 }
             }
         }
-        self.write_entry(entry);
+        self.write_entry(t, entry);
     }
 
-    fn write_entry(&mut self, entry: Entry) {
+    fn write_entry(&mut self, t: f64, entry: Entry) {
         let Some(sink) = self.sink.as_mut() else { return };
-        let ev = Event {
-            t: self.start.elapsed().as_secs_f64(),
-            entry,
-        };
+        let ev = Event { t, entry };
         if let Err(e) = sink.event(&ev) {
             self.fail(e);
         } else {
@@ -202,53 +319,225 @@ impl Tracer {
                 self.label
             ));
         }
+        self.queue.clear();
     }
+
+    /// A line that belongs to no read: placed after everything seen so far.
+    fn push_now(&mut self, entry: Entry) {
+        let (seq, t) = (self.seq, self.now());
+        self.push(seq, t, entry);
+    }
+
+    // ---- the relay's reports -------------------------------------------------
 
     /// A header line (`# key: value`).
     pub fn header(&mut self, key: &str, value: &str) {
-        self.emit(Entry::Header {
+        self.push_now(Entry::Header {
             key: key.to_string(),
             value: value.to_string(),
         });
     }
 
     pub fn invocation(&mut self, argv: String) {
-        self.emit(Entry::Invocation(argv));
+        self.push_now(Entry::Invocation(argv));
     }
 
     /// Bytes that passed on `stream`, as read.
     pub fn bytes(&mut self, stream: Stream, data: &[u8]) {
-        if self.decoder.is_none() {
-            self.emit_raw(stream, data);
+        self.seq += 1;
+        if data.is_empty() {
             return;
         }
-        match dir_of(stream) {
-            Some(dir) => {
-                let mut events = std::mem::take(&mut self.events);
-                if let Some(d) = self.decoder.as_mut() {
-                    d.feed(dir, data, &mut events);
-                }
-                self.absorb(dir, Some(data), data.len(), &mut events);
-                self.events = events;
-            }
-            None => self.stderr_bytes(data),
+        if self.decoder.is_none() {
+            let (seq, t) = (self.seq, self.now());
+            self.push(
+                seq,
+                t,
+                Entry::Bytes(Bytes {
+                    stream,
+                    bytes: data.to_vec(),
+                    len: data.len() as u64,
+                    kind: Kind::Raw,
+                    note: None,
+                }),
+            );
+            return;
+        }
+        let Some(dir) = dir_of(stream) else {
+            self.stderr_bytes(data);
+            return;
+        };
+        self.note_read(dir);
+        self.keep(dir, data);
+        let mut events = std::mem::take(&mut self.events);
+        if let Some(d) = self.decoder.as_mut() {
+            d.feed(dir, data, &mut events);
+        }
+        self.absorb(&mut events);
+        self.events = events;
+    }
+
+    /// Remembers that a read began at the direction's end.
+    fn note_read(&mut self, dir: Dir) {
+        let t = self.now();
+        let seq = self.seq;
+        let u = &mut self.dirs[ix(dir)];
+        u.reads.push_back((u.fed, seq, t));
+        if u.reads.len() > READS_MAX {
+            // Keep the read holding the oldest unframed byte; a line framed
+            // from a forgotten one is placed by the read before it.
+            u.reads.remove(1);
         }
     }
 
-    fn emit_raw(&mut self, stream: Stream, data: &[u8]) {
-        self.emit(Entry::Bytes(Bytes {
-            stream,
-            bytes: data.to_vec(),
-            len: data.len() as u64,
-            kind: Kind::Raw,
-            note: None,
-            msg: None,
-        }));
+    /// How many bytes of a file's data a line shows.
+    fn data_limit(&self) -> usize {
+        match self.data_mode {
+            DataMode::Head => HEAD,
+            DataMode::None => 0,
+            DataMode::Full => MAX_SHOWN,
+        }
+    }
+
+    /// Keeps the bytes a line will show: everything outside a file's data,
+    /// of the data only its head (and with `--data full`, line by line).
+    fn keep(&mut self, dir: Dir, mut data: &[u8]) {
+        while !data.is_empty() {
+            let u = &mut self.dirs[ix(dir)];
+            let in_data = match &u.data {
+                Some(region) => region.end.saturating_sub(u.fed).min(data.len() as u64) as usize,
+                None => 0,
+            };
+            if in_data == 0 {
+                u.rest.extend_from_slice(data);
+                u.fed += data.len() as u64;
+                return;
+            }
+            u.fed += in_data as u64;
+            self.keep_data(dir, &data[..in_data]);
+            data = &data[in_data..];
+        }
+    }
+
+    /// Keeps the shown part of file data (already counted in `fed`).
+    fn keep_data(&mut self, dir: Dir, mut data: &[u8]) {
+        let limit = self.data_limit();
+        let full = self.data_mode == DataMode::Full;
+        while !data.is_empty() {
+            let Some(region) = self.dirs[ix(dir)].data.as_mut() else {
+                return;
+            };
+            if full && region.head.len() >= MAX_SHOWN {
+                // --data full: a long file becomes several lines, each at most
+                // MAX_SHOWN bytes, so memory stays bounded. A part is written
+                // only once more bytes follow, so the last line is never empty.
+                self.data_part(dir);
+                continue;
+            }
+            let take = if full {
+                data.len().min(MAX_SHOWN - region.head.len())
+            } else {
+                data.len()
+            };
+            let room = limit.saturating_sub(region.head.len());
+            region.head.extend_from_slice(&data[..take.min(room)]);
+            data = &data[take..];
+        }
+    }
+
+    /// Writes the data shown so far as a part of a long file (`--data full`).
+    fn data_part(&mut self, dir: Dir) {
+        let u = &mut self.dirs[ix(dir)];
+        let Some(region) = u.data.as_mut() else { return };
+        let bytes = std::mem::take(&mut region.head);
+        let len = bytes.len() as u64;
+        let first = u.base + region.written;
+        region.written += len;
+        let (seq, t) = u.read_of(first).unwrap_or((self.seq, 0.0));
+        self.push(
+            seq,
+            t,
+            Entry::Bytes(Bytes {
+                stream: stream_of(dir),
+                bytes,
+                len,
+                kind: Kind::Data,
+                note: Some(Annotation::DataPart),
+            }),
+        );
+    }
+
+    /// Applies the decoder's events.
+    fn absorb(&mut self, events: &mut Vec<scp::Event>) {
+        for ev in events.drain(..) {
+            match ev {
+                scp::Event::Frame(f) => self.frame(f),
+                scp::Event::DataStart { dir, at, size } => self.data_start(dir, at, size),
+                scp::Event::Violation(v) => self.push_now(Entry::Violation(Finding::Scp(v))),
+            }
+        }
+    }
+
+    fn data_start(&mut self, dir: Dir, at: u64, size: u64) {
+        let u = &mut self.dirs[ix(dir)];
+        // Data begins where the last frame ended (decoder contract); bytes
+        // already kept from there (read before the decoder knew) are data.
+        debug_assert_eq!(at, u.base);
+        let held = (u.rest.len() as u64).min(size) as usize;
+        let data: Vec<u8> = u.rest.drain(..held).collect();
+        u.data = Some(DataRegion {
+            end: at.saturating_add(size),
+            head: Vec::new(),
+            written: 0,
+        });
+        self.keep_data(dir, &data);
+    }
+
+    fn frame(&mut self, f: scp::Frame) {
+        let scp::Frame { dir, end, msg, note } = f;
+        let u = &mut self.dirs[ix(dir)];
+        let start = u.base;
+        let (bytes, len) = match u.data.take() {
+            Some(region) => {
+                let first = start + region.written;
+                (region.head, end.saturating_sub(first))
+            }
+            None => {
+                let n = (end.saturating_sub(start) as usize).min(u.rest.len());
+                (u.rest.drain(..n).collect(), end.saturating_sub(start))
+            }
+        };
+        let first = match &msg {
+            scp::Msg::Data { .. } => end.saturating_sub(len),
+            _ => start,
+        };
+        let (seq, t) = u.read_of(first).unwrap_or((self.seq, 0.0));
+        u.base = end;
+        u.drop_reads();
+        let msg = Decoded::Scp(msg);
+        let kind = annotate::kind(&msg);
+        self.push(
+            seq,
+            t,
+            Entry::Bytes(Bytes {
+                stream: stream_of(dir),
+                bytes,
+                len,
+                kind,
+                note: Some(Annotation::Msg {
+                    msg,
+                    consequence: note.map(Consequence::Scp),
+                }),
+            }),
+        );
     }
 
     /// stderr is not protocol: one line per text line, cut at [`MAX_SHOWN`].
     fn stderr_bytes(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
+            if self.err_first.is_none() {
+                self.err_first = Some((self.seq, self.now()));
+            }
             let (part, rest, eol) = match data.iter().position(|&b| b == b'\n') {
                 Some(i) => (&data[..=i], &data[i + 1..], true),
                 None => (data, &data[data.len()..], false),
@@ -269,150 +558,42 @@ impl Tracer {
         }
         let bytes = std::mem::take(&mut self.err_line);
         let len = std::mem::take(&mut self.err_len);
-        let note = (len > bytes.len() as u64).then(|| format!("{len} B, first {} shown", bytes.len()));
-        self.emit(Entry::Bytes(Bytes {
-            stream: Stream::Err,
-            bytes,
-            len,
-            kind: Kind::Text,
-            note,
-            msg: None,
-        }));
-    }
-
-    /// Applies decoder events to the bytes of one feed (`data`), or to `n`
-    /// bytes that were moved without being read (`data` is `None`).
-    fn absorb(&mut self, dir: Dir, data: Option<&[u8]>, n: usize, events: &mut Vec<DecEvent>) {
-        let mut pos = 0;
-        for ev in events.drain(..) {
-            match ev {
-                DecEvent::Frame { dir: d, end, msg } => {
-                    let end = end.min(n);
-                    if d == dir {
-                        self.take(dir, data, pos, end);
-                        pos = end.max(pos);
-                    }
-                    self.finish_frame(d, &msg);
-                }
-                DecEvent::DataStart { dir: d, at, .. } => {
-                    if d == dir {
-                        let at = at.min(n);
-                        self.take(dir, data, pos, at);
-                        pos = at.max(pos);
-                    }
-                    let p = &mut self.pending[d as usize];
-                    p.data = true;
-                    p.data_written = 0;
-                }
-                DecEvent::Violation { v, .. } => {
-                    self.emit(Entry::Problem(format!("{}: {}", v.name, v.text)));
-                }
-            }
-        }
-        if pos < n {
-            self.take(dir, data, pos, n);
-        }
-    }
-
-    /// Adds bytes `from..to` of the current input to the pending frame.
-    fn take(&mut self, dir: Dir, data: Option<&[u8]>, mut from: usize, to: usize) {
-        while from < to {
-            let full = self.pending[dir as usize].data && self.data_mode == DataMode::Full;
-            if full && self.pending[dir as usize].shown.len() >= MAX_SHOWN {
-                // --data full: a long file becomes several lines, each at most
-                // MAX_SHOWN bytes, so memory stays bounded. A part is written
-                // only once more bytes follow, so the last line is never empty.
-                self.emit_data_part(dir);
-            }
-            let limit = self.shown_limit(dir);
-            let p = &mut self.pending[dir as usize];
-            let room = limit.saturating_sub(p.shown.len());
-            // In full mode take only what fits this line; the loop does the rest.
-            let n = if full && data.is_some() {
-                (to - from).min(room.max(1))
-            } else {
-                to - from
-            };
-            p.len += n as u64;
-            if let Some(data) = data {
-                let slice = &data[from..from + n];
-                p.shown.extend_from_slice(&slice[..n.min(room)]);
-            }
-            from += n;
-        }
-    }
-
-    fn shown_limit(&self, dir: Dir) -> usize {
-        let p = &self.pending[dir as usize];
-        if !p.data {
-            return MAX_SHOWN;
-        }
-        match self.data_mode {
-            DataMode::Head => HEAD,
-            DataMode::None => 0,
-            DataMode::Full => MAX_SHOWN,
-        }
-    }
-
-    fn emit_data_part(&mut self, dir: Dir) {
-        let p = &mut self.pending[dir as usize];
-        let bytes = std::mem::take(&mut p.shown);
-        let len = std::mem::take(&mut p.len);
-        p.data_written += len;
-        self.emit(Entry::Bytes(Bytes {
-            stream: stream_of(dir),
-            bytes,
-            len,
-            kind: Kind::Data,
-            note: Some("data, more follows".into()),
-            msg: None,
-        }));
-    }
-
-    fn finish_frame(&mut self, dir: Dir, msg: &scp::Msg) {
-        let p = std::mem::take(&mut self.pending[dir as usize]);
-        let mut note = annotate::note(msg);
-        let shown = p.shown.len() as u64;
-        if p.len > shown {
-            if p.data && shown == 0 {
-                note.push_str(", not shown");
-            } else if !p.data {
-                // A cut record or text: its length is not in the note otherwise.
-                note.push_str(&format!(", {} B, first {shown} shown", p.len));
-            } else {
-                note.push_str(&format!(", first {shown} shown"));
-            }
-        }
-        self.emit(Entry::Bytes(Bytes {
-            stream: stream_of(dir),
-            bytes: p.shown,
-            len: p.len,
-            kind: annotate::kind(msg),
-            note: Some(note),
-            msg: Some(annotate::msg_json(msg)),
-        }));
+        let (seq, t) = self.err_first.take().unwrap_or((self.seq, self.now()));
+        let note = (len > bytes.len() as u64).then_some(Annotation::CutText);
+        self.push(
+            seq,
+            t,
+            Entry::Bytes(Bytes {
+                stream: Stream::Err,
+                bytes,
+                len,
+                kind: Kind::Text,
+                note,
+            }),
+        );
     }
 
     pub fn closed(&mut self, stream: Stream) {
+        self.seq += 1;
         if let (Some(dir), Some(d)) = (dir_of(stream), self.decoder.as_mut()) {
             let mut events = std::mem::take(&mut self.events);
             d.eof(dir, &mut events);
-            self.absorb(dir, None, 0, &mut events);
+            self.absorb(&mut events);
             self.events = events;
         } else if stream == Stream::Err {
             self.flush_stderr_line();
         }
-        self.emit(Entry::Closed(stream));
+        self.push_now(Entry::Closed(stream));
     }
 
-    /// A `!!` line: a violation or a tracing problem.
+    /// A `!!` line about tracing itself (a failed read, the log cap).
     pub fn problem(&mut self, text: String) {
-        self.emit(Entry::Problem(text));
+        self.push_now(Entry::Problem(text));
     }
 
     /// A `>>>` line: something observed that is neither bytes nor a violation.
     pub fn note(&mut self, text: String) {
-        self.emit(Entry::Note(text));
+        self.push_now(Entry::Note(text));
     }
 
     /// The program ended: close what is open, then `#: N`.
@@ -421,10 +602,12 @@ impl Tracer {
         if let Some(d) = self.decoder.as_mut() {
             let mut events = std::mem::take(&mut self.events);
             d.finish(&mut events);
-            // Frames at finish carry no new bytes; they close what is pending.
-            self.absorb(Dir::In, None, 0, &mut events);
+            self.absorb(&mut events);
+            self.events = events;
         }
-        self.emit(Entry::Exit(code));
+        self.drain(true);
+        let t = self.now();
+        self.emit(t, Entry::Exit(code));
     }
 
     /// How many bytes on `stream` the relay may move without showing them to
@@ -433,25 +616,27 @@ impl Tracer {
         let (Some(dir), Some(d)) = (dir_of(stream), self.decoder.as_ref()) else {
             return 0;
         };
-        if self.sink.is_none() {
+        if self.sink.is_none() || self.data_mode == DataMode::Full {
             return 0;
         }
-        let p = &self.pending[dir as usize];
-        if !p.data || p.shown.len() < self.shown_limit(dir) || self.data_mode == DataMode::Full {
-            return 0;
+        let u = &self.dirs[ix(dir)];
+        match &u.data {
+            Some(region) if region.head.len() >= self.data_limit() => d.data_remaining(dir),
+            _ => 0,
         }
-        d.data_remaining(dir)
     }
 
     /// `n` bytes moved without being read (see [`Tracer::splice_budget`]).
     pub fn spliced(&mut self, stream: Stream, n: u64) {
-        let (Some(dir), Some(d)) = (dir_of(stream), self.decoder.as_mut()) else {
-            return;
-        };
+        let Some(dir) = dir_of(stream) else { return };
+        self.seq += 1;
+        self.note_read(dir);
+        self.dirs[ix(dir)].fed += n;
         let mut events = std::mem::take(&mut self.events);
-        d.skip(dir, n, &mut events);
-        let n = usize::try_from(n).unwrap_or(usize::MAX);
-        self.absorb(dir, None, n, &mut events);
+        if let Some(d) = self.decoder.as_mut() {
+            d.skip(dir, n, &mut events);
+        }
+        self.absorb(&mut events);
         self.events = events;
     }
 

@@ -74,11 +74,11 @@
 use std::io::{self, Write};
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde::ser::{SerializeMap, Serializer};
-use serde_json::Value;
 
-use super::parse::{Parsed, is_header_key, violation_name};
-use super::{Bytes, Entry, Event, Kind, Sink, Stream};
+use super::parse::{Parsed, is_header_key};
+use super::{Bytes, Entry, Event, Kind, Sink, Stream, annotate};
 use crate::escape::{escape_into, unescape};
 
 /// Writes events as JSON Lines to any `io::Write`.
@@ -162,14 +162,27 @@ pub fn render(ev: &Event, timed: bool, scratch: &mut Vec<u8>, out: &mut Vec<u8>)
             escape_into(&b.bytes, scratch);
             // escape_into writes only printable ASCII.
             m.serialize_entry("bytes", std::str::from_utf8(scratch).unwrap_or_default())?;
-            m.serialize_entry("note", &b.note)?;
-            m.serialize_entry("msg", &b.msg)?;
+            m.serialize_entry("note", &annotate::note_text(b))?;
+            match b.msg() {
+                Some(msg) => annotate::serialize_msg(&mut m, "msg", msg)?,
+                None => m.serialize_entry("msg", &())?,
+            }
         }
         Entry::Closed(_) => m.serialize_entry("kind", "closed")?,
+        Entry::Violation(f) => {
+            m.serialize_entry("kind", "problem")?;
+            m.serialize_entry("text", &annotate::violation_line(f))?;
+            m.serialize_entry("violation", f.name())?;
+        }
+        Entry::StoredViolation { name, text } => {
+            m.serialize_entry("kind", "problem")?;
+            m.serialize_entry("text", &format!("{name}: {text}"))?;
+            m.serialize_entry("violation", name)?;
+        }
         Entry::Problem(text) => {
             m.serialize_entry("kind", "problem")?;
             m.serialize_entry("text", text)?;
-            m.serialize_entry("violation", &violation_name(text))?;
+            m.serialize_entry("violation", &())?;
         }
         Entry::Note(text) => {
             m.serialize_entry("kind", "note")?;
@@ -194,7 +207,10 @@ struct Wire {
     len: Option<u64>,
     bytes: Option<String>,
     note: Option<String>,
-    msg: Option<Value>,
+    /// Recovered from `note`, which says the same.
+    #[allow(dead_code)]
+    msg: Option<IgnoredAny>,
+    violation: Option<String>,
     key: Option<String>,
     value: Option<String>,
     text: Option<String>,
@@ -253,7 +269,24 @@ pub fn parse_line(line: &[u8]) -> Result<Parsed, String> {
             })?
         }
         "invocation" => meta(Entry::Invocation(need(w.text, kind, "text")?))?,
-        "problem" => meta(Entry::Problem(need(w.text, kind, "text")?))?,
+        "problem" => {
+            let text = need(w.text, kind, "text")?;
+            match w.violation {
+                Some(name) => {
+                    let Some(rest) = text
+                        .strip_prefix(name.as_str())
+                        .and_then(|t| t.strip_prefix(": "))
+                    else {
+                        return Err(format!(
+                            "a problem naming violation `{name}` must start with `{name}: `"
+                        ));
+                    };
+                    let text = rest.to_string();
+                    meta(Entry::StoredViolation { name, text })?
+                }
+                None => meta(Entry::Problem(text))?,
+            }
+        }
         "note" => meta(Entry::Note(need(w.text, kind, "text")?))?,
         "exit" => meta(Entry::Exit(need(w.code, kind, "code")?))?,
         "closed" => {
@@ -271,13 +304,13 @@ pub fn parse_line(line: &[u8]) -> Result<Parsed, String> {
             })?;
             let escaped = need(w.bytes, kind, "bytes")?;
             let bytes = unescape(escaped.as_bytes()).map_err(|e| format!("bad escaped `bytes`: {e}"))?;
+            let note = w.note.map(|n| annotate::read(&n, bytes.len()).2);
             Entry::Bytes(Bytes {
                 stream,
                 len: need(w.len, kind, "len")?,
                 bytes,
                 kind: k,
-                note: w.note,
-                msg: w.msg.filter(|m| !m.is_null()),
+                note,
             })
         }
     };
@@ -295,6 +328,7 @@ mod tests {
     use super::*;
     use crate::transcript::parse::parse_text;
     use crate::transcript::text;
+    use serde_json::Value;
 
     const SESSION: &str = "# scptrace: 0.1.0\n\
 # start: 2026-11-25T15:16:22.271759Z\n\
@@ -435,8 +469,8 @@ mod props {
             prop_assert_eq!(reparsed, p);
         }
 
-        /// JSON Lines keeps fields the text form cannot: any kind, len, note
-        /// and msg on any bytes.
+        /// JSON Lines keeps fields the text form cannot: any kind and len on
+        /// any bytes, and an annotation it does not know.
         #[test]
         fn jsonl_round_trip(
             stream in arb::stream(),
@@ -446,14 +480,13 @@ mod props {
                 Just(Kind::Fatal), Just(Kind::Data), Just(Kind::DataEnd), Just(Kind::Text),
             ],
             len in any::<u64>(),
-            note in proptest::option::of("\\PC{0,20}"),
-            msg in proptest::option::of(arb::msg()),
+            note in proptest::option::of("x-\\PC{0,20}"),
             micros in 0u64..1_000_000_000_000,
             timed in any::<bool>(),
         ) {
             let ev = Event {
                 t: if timed { micros as f64 / 1e6 } else { 0.0 },
-                entry: Entry::Bytes(Bytes { stream, bytes, len, kind, note, msg: msg.map(|m| crate::transcript::annotate::msg_json(&m)) }),
+                entry: Entry::Bytes(Bytes { stream, bytes, len, kind, note: note.map(crate::transcript::Annotation::Other) }),
             };
             let (mut json, mut scratch) = (Vec::new(), Vec::new());
             render(&ev, timed, &mut scratch, &mut json).unwrap();

@@ -1,7 +1,9 @@
 //! What a transcript is made of, independent of how it is written.
 //!
-//! The relay and the tracer produce [`Event`]s; a writer per format (text,
-//! JSON Lines) consumes them through [`Sink`]. Nothing here does I/O itself.
+//! The relay and the tracer produce [`Event`]s holding typed values (the
+//! decoders' messages and violations); a writer per format (text, JSON
+//! Lines) consumes them through [`Sink`] and alone renders them as text,
+//! through [`annotate`]. Nothing here does I/O itself.
 
 pub mod annotate;
 pub mod jsonl;
@@ -89,10 +91,63 @@ pub struct Bytes {
     /// How many bytes passed; more than `bytes.len()` when only a head is shown.
     pub len: u64,
     pub kind: Kind,
-    /// Annotation, without the leading `# `.
-    pub note: Option<String>,
-    /// The decoded message, for JSON Lines (`{"type":"file",…}`).
-    pub msg: Option<serde_json::Value>,
+    /// What the line is, for its annotation (written after `# `).
+    pub note: Option<Annotation>,
+}
+
+impl Bytes {
+    /// The decoded message this line holds, if any.
+    pub fn msg(&self) -> Option<&Decoded> {
+        match &self.note {
+            Some(Annotation::Msg { msg, .. }) => Some(msg),
+            _ => None,
+        }
+    }
+}
+
+/// A message decoded by one of the protocol decoders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    Scp(crate::protocol::scp::Msg),
+}
+
+/// A consequence the decoder noted on a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consequence {
+    Scp(crate::protocol::scp::Note),
+}
+
+/// A protocol violation found by a decoder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    Scp(crate::protocol::scp::Violation),
+}
+
+impl Finding {
+    /// The violation's stable name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Finding::Scp(v) => v.name.as_str(),
+        }
+    }
+}
+
+/// What a bytes line is, as its annotation says. The writers render it
+/// (`annotate::note_text`); reading a transcript back recovers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Annotation {
+    /// A decoded message, and what the decoder noted about it.
+    Msg {
+        msg: Decoded,
+        consequence: Option<Consequence>,
+    },
+    /// A part of a long file's data (`--data full` splits it into lines).
+    DataPart,
+    /// A stderr line longer than what a line shows: its length is `len`.
+    CutText,
+    /// An annotation read back that this version does not write (a newer
+    /// scptrace's, or a hand edit): kept as written.
+    Other(String),
 }
 
 /// One transcript line.
@@ -108,7 +163,16 @@ pub enum Entry {
     Bytes(Bytes),
     /// `>>> stdin closed` and so on.
     Closed(Stream),
-    /// `!! TEXT`: a protocol violation (`name: sentence`) or a tracing problem.
+    /// `!! NAME: SENTENCE`: a protocol violation found while tracing; the
+    /// writers put it into words.
+    Violation(Finding),
+    /// `!! NAME: SENTENCE` read back from a transcript: what it says, not
+    /// trusted (`check` decodes the bytes again).
+    StoredViolation {
+        name: String,
+        text: String,
+    },
+    /// `!! TEXT`: a tracing problem (the log cap, a full disk).
     Problem(String),
     /// `>>> TEXT`: any other thing scptrace observed (a signal forwarded, a
     /// stream that failed).

@@ -8,14 +8,14 @@
 //! invocation) is a [`ParseError`] with its line number, never a guess.
 //!
 //! What the text form does not hold is recovered from a bytes line's
-//! annotation: its [`Kind`], `len` and decoded message (see [`annotation`]).
+//! annotation: its [`Kind`], `len` and decoded message (see
+//! [`annotate::read`]).
 
 use std::fmt;
 
 use super::annotate;
 use super::{Bytes, Entry, Event, Kind, Stream};
 use crate::escape::unescape;
-use crate::protocol::scp::Msg;
 
 /// Why a transcript line could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,10 +201,18 @@ fn parse_entry(rest: &[u8], timestamped: bool, at: usize) -> Result<Entry, Strin
         }
         [b'!', b'!', ..] => {
             let text = utf8(rest)?;
-            match text.strip_prefix("!! ") {
-                Some(p) => Ok(Entry::Problem(p.to_string())),
-                None => Err("`!!` must be followed by a space".into()),
-            }
+            let Some(p) = text.strip_prefix("!! ") else {
+                return Err("`!!` must be followed by a space".into());
+            };
+            // A violation names itself first, from the decoders' vocabulary;
+            // anything else is a tracing problem.
+            Ok(match p.split_once(": ") {
+                Some((name, rest)) if annotate::is_violation_name(name) => Entry::StoredViolation {
+                    name: name.to_string(),
+                    text: rest.to_string(),
+                },
+                _ => Entry::Problem(p.to_string()),
+            })
         }
         _ => {
             let shown: String = String::from_utf8_lossy(&rest[..rest.len().min(20)]).into();
@@ -237,217 +245,30 @@ fn parse_bytes(stream: Stream, rest: &[u8], at: usize) -> Result<Bytes, String> 
     };
     let bytes = unescape(escaped)
         .map_err(|e| format!("bad escaped bytes: {} at column {}", e.reason, at + e.offset + 1))?;
-    let (kind, len, msg) = match &note {
-        Some(n) => annotation(n, bytes.len()),
+    let (kind, len, note) = match &note {
+        Some(n) => {
+            let (k, len, a) = annotate::read(n, bytes.len());
+            (k, len, Some(a))
+        }
         None => (Kind::Raw, bytes.len() as u64, None),
     };
-    let msg = msg.map(|m| annotate::msg_json(&m));
     Ok(Bytes {
         stream,
         bytes,
         len,
         kind,
         note,
-        msg,
     })
-}
-
-/// What a bytes line's annotation says: the line's [`Kind`], how many bytes
-/// passed (`len`), and the decoded message. `shown` is how many bytes the line
-/// holds.
-///
-/// An annotation is understood when it is exactly what the decoder writes for
-/// one message ([`annotate::note`], vocabulary in docs/decoder.md), optionally
-/// followed by the tracer's `, first N shown` or `, not shown` when the line
-/// holds only the start of the frame. Then `len` is the frame's full length
-/// where the annotation gives it (file data: SIZE of `SIZE B`, SEEN of `SEEN of
-/// SIZE B, incomplete`); a cut record or text frame says its length before
-/// the suffix (`bad record, 10000000 B, first 65536 shown`). Without a suffix
-/// every byte is shown and `len = shown`.
-///
-/// The tracer's own annotations are understood too: `data, more follows`
-/// (a part of a long file's data under `--data full`: [`Kind::Data`], no
-/// message) and `LEN B, first N shown` (a cut stderr line: [`Kind::Text`]).
-/// Any other annotation (from a newer scptrace, say) gives [`Kind::Raw`] and no
-/// message: readable, just not understood.
-pub fn annotation(note: &str, shown: usize) -> (Kind, u64, Option<Msg>) {
-    let shown = shown as u64;
-    // The whole annotation first: a name or a text may itself end in ", not
-    // shown".
-    if let Some(m) = exact_msg(note) {
-        return (annotate::kind(&m), shown, Some(m));
-    }
-    if note == DATA_PART {
-        return (Kind::Data, shown, None);
-    }
-    let Some(body) = split_shown_suffix(note) else {
-        return (Kind::Raw, shown, None);
-    };
-    if let Some(m) = exact_msg(body) {
-        let len = match &m {
-            Msg::Data { seen, .. } => *seen,
-            _ => shown,
-        };
-        return (annotate::kind(&m), len, Some(m));
-    }
-    if body == DATA_PART {
-        return (Kind::Data, shown, None);
-    }
-    // A cut record or text frame: `NOTE, LEN B, first N shown`.
-    if let Some((note, len)) = body.rsplit_once(", ")
-        && let Some(len) = len.strip_suffix(" B").and_then(canonical_u64)
-        && let Some(m) = exact_msg(note)
-        && !matches!(m, Msg::Data { .. })
-    {
-        return (annotate::kind(&m), len, Some(m));
-    }
-    match body.strip_suffix(" B").and_then(canonical_u64) {
-        Some(len) => (Kind::Text, len, None),
-        None => (Kind::Raw, shown, None),
-    }
-}
-
-/// The tracer's annotation of a part of a long file's data (`--data full`).
-const DATA_PART: &str = "data, more follows";
-
-/// The message an annotation (without the tracer's suffix) stands for, if
-/// [`annotate::note`] writes it exactly.
-pub fn exact_msg(note: &str) -> Option<Msg> {
-    read_note(note).filter(|m| annotate::note(m) == note)
-}
-
-/// The annotation before the tracer's `, first N shown` or `, not shown`.
-fn split_shown_suffix(note: &str) -> Option<&str> {
-    if let Some(body) = note.strip_suffix(", not shown") {
-        return Some(body);
-    }
-    let (body, n) = note.strip_suffix(" shown")?.rsplit_once(", first ")?;
-    canonical_u64(n).map(|_| body)
-}
-
-/// A decimal number written the way Rust writes a `u64`.
-fn canonical_u64(s: &str) -> Option<u64> {
-    s.parse::<u64>().ok().filter(|v| v.to_string() == s)
-}
-
-/// Reads the fields of an annotation back (the inverse of [`annotate::note`]); the
-/// caller checks that the message writes the same text.
-fn read_note(note: &str) -> Option<Msg> {
-    let name = |quoted: &str| unescape(quoted.as_bytes()).ok();
-    if let Some(text) = note.strip_prefix("warning: ") {
-        return Some(Msg::Warning(name(text)?));
-    }
-    if let Some(text) = note.strip_prefix("error: ") {
-        return Some(Msg::Fatal(name(text)?));
-    }
-    if let Some(rest) = note.strip_prefix("times mtime ") {
-        let (m, a) = rest.split_once(" atime ")?;
-        let (mtime, mtime_us) = seconds(m)?;
-        let (atime, atime_us) = seconds(a)?;
-        return Some(Msg::Times {
-            mtime,
-            mtime_us,
-            atime,
-            atime_us,
-        });
-    }
-    if let Some(rest) = note.strip_prefix("leave dir \"") {
-        return Some(Msg::EndDir {
-            name: Some(name(rest.strip_suffix('"')?)?),
-        });
-    }
-    if let Some(rest) = note.strip_prefix("end of \"") {
-        return Some(Msg::DataEnd {
-            name: name(rest.strip_suffix('"')?)?,
-        });
-    }
-    // The name may hold anything, `", ` included; what follows the last `", `
-    // never holds a quote.
-    if let Some(rest) = note.strip_prefix("file \"") {
-        let (n, tail) = rest.rsplit_once("\", ")?;
-        let (size, mode) = tail.split_once(" B, mode ")?;
-        return Some(Msg::File {
-            mode: octal(mode)?,
-            size: size.parse().ok()?,
-            name: name(n)?,
-        });
-    }
-    if let Some(rest) = note.strip_prefix("enter dir \"") {
-        let (n, mode) = rest.rsplit_once("\", mode ")?;
-        return Some(Msg::Dir {
-            mode: octal(mode)?,
-            name: name(n)?,
-        });
-    }
-    if let Some(rest) = note.strip_prefix("data of \"") {
-        let (n, tail) = rest.rsplit_once("\", ")?;
-        let name = name(n)?;
-        if let Some(counts) = tail.strip_suffix(" B, incomplete") {
-            let (seen, size) = counts.split_once(" of ")?;
-            return Some(Msg::Data {
-                name,
-                size: size.parse().ok()?,
-                seen: seen.parse().ok()?,
-                complete: false,
-            });
-        }
-        let size = tail.strip_suffix(" B")?.parse().ok()?;
-        return Some(Msg::Data {
-            name,
-            size,
-            seen: size,
-            complete: true,
-        });
-    }
-    match note {
-        "ack" => Some(Msg::Ack),
-        "leave dir" => Some(Msg::EndDir { name: None }),
-        "bad record" => Some(Msg::BadRecord),
-        "text" => Some(Msg::Text),
-        _ => None,
-    }
-}
-
-/// `SECONDS.MICROSECONDS` as a `times` annotation writes it.
-fn seconds(s: &str) -> Option<(u64, u64)> {
-    let (sec, us) = s.split_once('.')?;
-    Some((sec.parse().ok()?, us.parse().ok()?))
-}
-
-fn octal(s: &str) -> Option<u32> {
-    if s.is_empty() {
-        return None;
-    }
-    s.bytes().try_fold(0u32, |acc, b| {
-        if (b'0'..=b'7').contains(&b) {
-            acc.checked_mul(8)?.checked_add(u32::from(b - b'0'))
-        } else {
-            None
-        }
-    })
-}
-
-/// The violation name of a `!!` line's text (`bad-mode: …` → `bad-mode`), or
-/// `None` for a tracing problem. Violation names are lower-case kebab-case
-/// words followed by `: `; a tracing problem's text never starts that way.
-pub fn violation_name(text: &str) -> Option<&str> {
-    let (name, _) = text.split_once(": ")?;
-    let kebab = !name.is_empty()
-        && name.as_bytes()[0].is_ascii_lowercase()
-        && !name.ends_with('-')
-        && !name.contains("--")
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    kebab.then_some(name)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::escape::escape;
+    use crate::protocol::scp::Msg;
+    use crate::protocol::scp::record::Refusal;
     use crate::transcript::text::render;
-    use serde_json::json;
+    use crate::transcript::{Annotation, Decoded, annotate};
 
     fn round_trip(line: &str) -> Parsed {
         let p = parse_line(line.as_bytes()).unwrap_or_else(|e| panic!("{line:?}: {e}"));
@@ -492,7 +313,7 @@ mod tests {
         "I: \t# data of \"big\", 100000 B, not shown",
         "I: 0123456789abcdef0123456789abcdef\t# data of \"x, y\", 5000000000 B, first 32 shown",
         "O: Welcome to my shell\\n\t# text",
-        "I: C0644 x a\\n\t# bad record",
+        "I: C0644 x a\\n\t# bad record (protocol error: size not present)",
         "I: something new\t# a future annotation",
         "E: scp: protocol error: mode not delimited\\n",
         "I: ",
@@ -569,19 +390,21 @@ mod tests {
             ("O: \\x02x\\n\t# error: x", Kind::Fatal, 3),
             ("O: hi\\n\t# text", Kind::Text, 3),
             ("I: E\\n\t# leave dir \"d\"", Kind::Record, 2),
-            ("I: C0644 x a\\n\t# bad record", Kind::Record, 10),
+            (
+                "I: C0644 x a\\n\t# bad record (protocol error: size not present)",
+                Kind::Record,
+                10,
+            ),
             ("I: xyz\t# data of \"a\", lots", Kind::Raw, 3),
             ("E: xyz\t# 5000 B, first 3 shown", Kind::Text, 5000),
             ("E: xyz\t# 05000 B, first 3 shown", Kind::Raw, 3),
             ("I: abc\t# data, more follows", Kind::Data, 3),
-            ("I: C0644 \t# bad record, first 6 shown", Kind::Record, 6),
             (
-                "I: C0644 \t# bad record, 9000 B, first 6 shown",
+                "I: C0644 \t# bad record (protocol error: bad mode), 9000 B, first 6 shown",
                 Kind::Record,
                 9000,
             ),
             ("O: hello\t# text, 70000 B, first 5 shown", Kind::Text, 70000),
-            ("I: \t# bad record, not shown", Kind::Record, 0),
             ("I: xyz", Kind::Raw, 3),
         ];
         for (line, kind, len) in cases {
@@ -593,47 +416,48 @@ mod tests {
 
     #[test]
     fn messages_from_notes() {
-        let b = |line: &str| bytes_of(&round_trip(line)).msg.clone();
+        let b = |line: &str| bytes_of(&round_trip(line)).msg().cloned();
+        let scp = |m: Msg| Some(Decoded::Scp(m));
         assert_eq!(
             b("I: C0644 21 a\\n\t# file \"a\", 21 B, mode 0644"),
-            Some(json!({"type":"file","mode":"0644","size":21,"name":"a"}))
+            scp(Msg::File {
+                mode: 0o644,
+                size: 21,
+                name: b"a".to_vec()
+            })
         );
         assert_eq!(
             b("I: D0755 0 s\\xffrc\\n\t# enter dir \"s\\xffrc\", mode 0755"),
-            Some(json!({"type":"dir","mode":"0755","name":"s\\xffrc"}))
+            scp(Msg::Dir {
+                mode: 0o755,
+                name: b"s\xffrc".to_vec()
+            })
         );
         assert_eq!(
             b("I: T1 2 3 4\\n\t# times mtime 1.000002 atime 3.000004"),
-            Some(json!({"type":"times","mtime":1,"mtime_us":2,"atime":3,"atime_us":4}))
+            scp(Msg::Times {
+                mtime: 1,
+                mtime_us: 2,
+                atime: 3,
+                atime_us: 4
+            })
         );
-        assert_eq!(
-            b("I: E\\n\t# leave dir \"d\""),
-            Some(json!({"type":"end_dir","name":"d"}))
-        );
-        assert_eq!(
-            b("I: E\\n\t# leave dir"),
-            Some(json!({"type":"end_dir","name":null}))
-        );
-        assert_eq!(b("O: \\0\t# ack"), Some(json!({"type":"ack"})));
-        assert_eq!(
-            b("O: \\x02scp: x\\n\t# error: scp: x"),
-            Some(json!({"type":"fatal","text":"scp: x"}))
-        );
+        assert_eq!(b("I: E\\n\t# leave dir"), scp(Msg::EndDir { name: None }));
+        assert_eq!(b("O: \\0\t# ack"), scp(Msg::Ack));
         assert_eq!(
             b("I: abc\t# data of \"big\", 3 of 9 B, incomplete"),
-            Some(json!({"type":"data","name":"big","size":9,"seen":3,"complete":false}))
+            scp(Msg::Data {
+                name: b"big".to_vec(),
+                size: 9,
+                seen: 3,
+                complete: false
+            })
         );
         assert_eq!(
-            b("I: \t# data of \"big\", 9 B, not shown"),
-            Some(json!({"type":"data","name":"big","size":9,"seen":9,"complete":true}))
-        );
-        assert_eq!(
-            b("I: \\0\t# end of \"a\""),
-            Some(json!({"type":"data_end","name":"a"}))
-        );
-        assert_eq!(
-            b("I: C0644 x a\\n\t# bad record"),
-            Some(json!({"type":"bad_record"}))
+            b("I: C0644 x a\\n\t# bad record (protocol error: size not present)"),
+            scp(Msg::BadRecord {
+                why: Refusal::SizeNotPresent
+            })
         );
         assert_eq!(b("I: C0644 21 a\\n"), None, "raw lines carry no msg");
         assert_eq!(
@@ -649,10 +473,12 @@ mod tests {
     #[test]
     fn every_decoder_annotation_is_understood() {
         let all: Vec<u8> = (0..=255u8).collect();
-        let names: [&[u8]; 5] = [b"a", b"", &all, b"x\", 9 B\", y", b"\"\""];
+        let names: [&[u8]; 6] = [b"a", b"", &all, b"x\", 9 B\", y", b"\"\"", b"p; not read: q"];
         let mut msgs = vec![
             Msg::Ack,
-            Msg::BadRecord,
+            Msg::BadRecord {
+                why: Refusal::BadMode,
+            },
             Msg::Text,
             Msg::EndDir { name: None },
             Msg::Times {
@@ -694,22 +520,41 @@ mod tests {
             ]);
         }
         for m in msgs {
-            let note = annotate::note(&m);
-            assert_eq!(annotation(&note, 1).2.as_ref(), Some(&m), "{note}");
-            for suffix in [", not shown", ", first 32 shown"] {
-                let n = format!("{note}{suffix}");
-                let (kind, len, msg) = annotation(&n, 32);
-                // A text that itself ends like the suffix reads as that text.
-                if let Some(whole) = exact_msg(&n) {
-                    assert_eq!(msg, Some(whole));
+            let d = Decoded::Scp(m.clone());
+            let data = matches!(m, Msg::Data { .. });
+            // Only data lines show less than what passed: every other frame
+            // is at most one line of 2,048 bytes.
+            let cuts: &[(u64, u64)] = if data {
+                &[(1, 1), (0, 50), (2, 50)]
+            } else {
+                &[(1, 1)]
+            };
+            for &(shown, len) in cuts {
+                let len = match &m {
+                    Msg::Data { seen, .. } if shown < len => *seen,
+                    _ => len,
+                };
+                if data && len < shown {
                     continue;
                 }
-                assert_eq!((kind, msg.as_ref()), (annotate::kind(&m), Some(&m)), "{n}");
-                let want = match m {
-                    Msg::Data { seen, .. } => seen,
-                    _ => 32,
+                let b = Bytes {
+                    stream: Stream::In,
+                    bytes: vec![b'x'; shown as usize],
+                    len,
+                    kind: annotate::kind(&d),
+                    note: Some(Annotation::Msg {
+                        msg: d.clone(),
+                        consequence: None,
+                    }),
                 };
-                assert_eq!(len, want, "{n}");
+                let text = annotate::note_text(&b).unwrap();
+                let (kind, l, a) = annotate::read(&text, shown as usize);
+                assert_eq!((kind, l), (b.kind, b.len), "{text}");
+                let back = Bytes {
+                    note: Some(a),
+                    ..b.clone()
+                };
+                assert_eq!(annotate::note_text(&back), Some(text));
             }
         }
     }
@@ -764,14 +609,22 @@ mod tests {
     }
 
     #[test]
-    fn violation_names() {
-        assert_eq!(violation_name("bad-mode: x"), Some("bad-mode"));
-        assert_eq!(violation_name("missing-data-end: x: y"), Some("missing-data-end"));
-        assert_eq!(violation_name("trailing: x"), Some("trailing"));
-        assert_eq!(violation_name("reading stdin failed: EIO"), None);
-        assert_eq!(violation_name("cannot start /usr/bin/scp: x"), None);
-        assert_eq!(violation_name("Bad-mode: x"), None);
-        assert_eq!(violation_name("bad-mode"), None);
+    fn stored_violations_and_tracing_problems() {
+        let e = |l: &str| parse_line(l.as_bytes()).unwrap().event.entry;
+        assert_eq!(
+            e("!! bad-mode: x"),
+            Entry::StoredViolation {
+                name: "bad-mode".into(),
+                text: "x".into()
+            }
+        );
+        // Only the decoders' own names: anything else is a tracing problem.
+        assert_eq!(e("!! trailing: x"), Entry::Problem("trailing: x".into()));
+        assert_eq!(
+            e("!! reading stdin failed: EIO"),
+            Entry::Problem("reading stdin failed: EIO".into())
+        );
+        assert_eq!(e("!! bad-mode"), Entry::Problem("bad-mode".into()));
     }
 }
 
@@ -784,6 +637,8 @@ pub(crate) mod arb {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::protocol::scp::Msg;
+    use crate::transcript::{Annotation, Decoded};
 
     fn text() -> impl Strategy<Value = String> {
         "[^\n]{0,24}"
@@ -837,7 +692,9 @@ pub(crate) mod arb {
                 complete: false
             }),
             name().prop_map(|name| Msg::DataEnd { name }),
-            Just(Msg::BadRecord),
+            Just(Msg::BadRecord {
+                why: crate::protocol::scp::record::Refusal::ExpectedControlRecord
+            }),
             Just(Msg::Text),
         ]
     }
@@ -849,47 +706,42 @@ pub(crate) mod arb {
             bytes,
             kind: Kind::Raw,
             note: None,
-            msg: None,
         });
-        // 0: all shown; 1: `, not shown`; 2: `, first N shown`.
-        let decoded = (stream(), vec(any::<u8>(), 0..40), msg(), 0..3u8)
-            .prop_map(|(stream, bytes, m, cut)| {
-                let mut note = annotate::note(&m);
-                let mut len = bytes.len() as u64;
-                if cut > 0 {
-                    note.push_str(&if cut == 1 {
-                        ", not shown".to_string()
-                    } else {
-                        format!(", first {} shown", bytes.len())
-                    });
-                    if let Msg::Data { seen, .. } = m {
-                        len = seen;
-                    }
+        // 0: all shown; 1: only a head shown (len past it).
+        let decoded = (stream(), vec(any::<u8>(), 0..40), msg(), 0..2u8, 1u64..1000)
+            .prop_map(|(stream, bytes, m, cut, extra)| {
+                let mut len = bytes.len() as u64 + if cut > 0 { extra } else { 0 };
+                if let Msg::Data { seen, .. } = m {
+                    len = seen;
                 }
-                (
-                    cut > 0,
-                    Bytes {
-                        stream,
-                        bytes,
-                        len,
-                        kind: annotate::kind(&m),
-                        note: Some(note),
-                        msg: Some(annotate::msg_json(&m)),
-                    },
-                )
+                let msg = Decoded::Scp(m);
+                Bytes {
+                    stream,
+                    bytes,
+                    len,
+                    kind: annotate::kind(&msg),
+                    note: Some(Annotation::Msg {
+                        msg,
+                        consequence: None,
+                    }),
+                }
             })
-            // A text or name that itself ends like the suffix reads back whole.
-            .prop_filter("ambiguous suffix", |(cut, b)| {
-                !*cut || exact_msg(b.note.as_deref().unwrap_or_default()).is_none()
-            })
-            .prop_map(|(_, b)| b);
+            // What the text form can hold: a data line shows at most its length,
+            // and a name or text that itself ends like the tracer's suffix reads
+            // back as that text (as the old filter, by re-reading).
+            .prop_filter("what the text form holds", |b| {
+                let Some(text) = annotate::note_text(b) else {
+                    return false;
+                };
+                let (k, len, a) = annotate::read(&text, b.bytes.len());
+                (k, len, Some(a)) == (b.kind, b.len, b.note.clone())
+            });
         let future = (stream(), vec(any::<u8>(), 0..8), text()).prop_map(|(stream, bytes, t)| Bytes {
             stream,
             len: bytes.len() as u64,
             bytes,
             kind: Kind::Raw,
-            note: Some(format!("x-{t}")),
-            msg: None,
+            note: Some(Annotation::Other(format!("x-{t}"))),
         });
         prop_oneof![raw, decoded, future]
     }

@@ -1,25 +1,32 @@
-//! Decoding a saved transcript again: one recorded with `--framing raw` (or
-//! by the seed logger) holds only bytes, so `check` and `show --summary` feed
-//! them to the decoder exactly as the tracer would have fed them live.
+//! Decoding a saved transcript's bytes again, for `check` and
+//! `show --violations`: a verdict comes from the bytes, never from the `!!`
+//! lines a transcript holds (those can be edited, or come from another
+//! version). Works for transcripts framed per read (`--framing raw`, the
+//! seed logger's) and per message alike: their lines are fed in order, and
+//! a line that shows only a file's head has the rest of its length passed
+//! as unseen data, exactly as splice passes it live.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
-use super::{Entry, Kind, Stream};
-use crate::protocol::scp::{self, Decoder};
+use super::read::{ReadError, read_transcript};
+use super::{Entry, Finding, Kind, Stream};
+use crate::protocol::scp::{self, Decoder, Dir};
 use crate::shell::shell_split;
 
-/// Decodes a transcript framed per read again, fed event by event.
+/// A decoder fed a transcript's events.
 #[derive(Debug)]
 pub struct Redecoder {
     dec: Decoder,
     out: Vec<scp::Event>,
-    /// Every bytes line so far was one read (kind `raw`).
-    raw_only: bool,
-    /// Some stdin/stdout bytes were fed.
-    fed: bool,
+    /// Data lines whose unshown length the decoder did not expect.
+    gaps: u64,
 }
+
+/// Filler fed for unshown data while the decoder still holds a file's bytes
+/// (its reply came later in the transcript): the decoder needs the count.
+const FILL: [u8; 4096] = [0; 4096];
 
 impl Redecoder {
     /// A decoder for the session an invocation line describes, if it runs a
@@ -29,8 +36,7 @@ impl Redecoder {
         Some(Redecoder {
             dec: Decoder::new(scp_options(text)?),
             out: Vec::new(),
-            raw_only: true,
-            fed: false,
+            gaps: 0,
         })
     }
 
@@ -38,13 +44,28 @@ impl Redecoder {
     pub fn event(&mut self, entry: &Entry) -> &[scp::Event] {
         self.out.clear();
         match entry {
-            Entry::Bytes(b) if b.kind != Kind::Raw => self.raw_only = false,
-            Entry::Bytes(b) if self.raw_only && b.stream != Stream::Err => {
-                self.fed |= !b.bytes.is_empty();
-                self.dec.feed(dir(b.stream), &b.bytes, &mut self.out);
+            Entry::Bytes(b) if b.stream != Stream::Err => {
+                let dir = dir(b.stream);
+                self.dec.feed(dir, &b.bytes, &mut self.out);
+                let mut missing = b.len.saturating_sub(b.bytes.len() as u64);
+                while missing > 0 {
+                    let r = self.dec.data_remaining(dir);
+                    if r > 0 {
+                        let n = r.min(missing);
+                        self.dec.skip(dir, n, &mut self.out);
+                        missing -= n;
+                    } else if self.dec.is_held() && b.kind == Kind::Data {
+                        let n = (FILL.len() as u64).min(missing);
+                        self.dec.feed(dir, &FILL[..n as usize], &mut self.out);
+                        missing -= n;
+                    } else {
+                        self.gaps += 1;
+                        break;
+                    }
+                }
             }
-            Entry::Closed(s) if self.raw_only && *s != Stream::Err => self.dec.eof(dir(*s), &mut self.out),
-            Entry::Exit(_) if self.raw_only => self.dec.finish(&mut self.out),
+            Entry::Closed(s) if *s != Stream::Err => self.dec.eof(dir(*s), &mut self.out),
+            Entry::Exit(_) => self.dec.finish(&mut self.out),
             _ => {}
         }
         &self.out
@@ -53,25 +74,13 @@ impl Redecoder {
     /// The end of the transcript: what the decoder still has to say.
     pub fn finish(&mut self) -> &[scp::Event] {
         self.out.clear();
-        if self.raw_only {
-            self.dec.finish(&mut self.out);
-        }
+        self.dec.finish(&mut self.out);
         &self.out
-    }
-
-    /// Whether the transcript was framed per read and held bytes, so that
-    /// what this decoder found is the verdict.
-    pub fn applies(&self) -> bool {
-        self.raw_only && self.fed
     }
 }
 
-fn dir(s: Stream) -> scp::Dir {
-    if s == Stream::In {
-        scp::Dir::In
-    } else {
-        scp::Dir::Out
-    }
+fn dir(s: Stream) -> Dir {
+    if s == Stream::In { Dir::In } else { Dir::Out }
 }
 
 /// The scp server options in an invocation line: the words after the first
@@ -88,33 +97,133 @@ fn scp_options(text: &str) -> Option<scp::Options> {
     scp::Options::from_scp_args(&args)
 }
 
+/// How much of a transcript could be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Coverage {
+    /// Decoded from its invocation line to its exit status.
+    Whole,
+    /// No line at all.
+    Empty,
+    /// No `#:` line, or the transcript says it was truncated: what is there
+    /// was decoded.
+    Cut,
+    /// Not a legacy scp server session (or no invocation line): nothing to decode.
+    NotScp { invocation: Option<String> },
+}
+
+/// What decoding a transcript's bytes found.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub coverage: Coverage,
+    /// The violations the bytes hold, in order.
+    pub found: Vec<Finding>,
+    /// Tracing problems the transcript reports (a cap, a failed write).
+    pub problems: Vec<String>,
+    /// The transcript's own violation lines (`name: text`), not trusted.
+    pub stored: Vec<String>,
+    /// Messages the decoder framed.
+    pub messages: u64,
+    /// Data lines whose length decoding did not expect there.
+    pub gaps: u64,
+    /// The transcript is framed per message (it should hold its violations).
+    pub framed: bool,
+}
+
+impl Verdict {
+    /// Whether the transcript's own `!!` lines say something else than its bytes.
+    pub fn disagrees(&self) -> bool {
+        let found: Vec<String> = self.found.iter().map(super::annotate::violation_line).collect();
+        (self.framed || !self.stored.is_empty()) && found != self.stored
+    }
+}
+
+/// Reads a transcript and decodes its bytes again.
+pub fn verdict(path: &Path) -> Result<Verdict, ReadError> {
+    let mut v = Verdict {
+        coverage: Coverage::Empty,
+        found: Vec::new(),
+        problems: Vec::new(),
+        stored: Vec::new(),
+        messages: 0,
+        gaps: 0,
+        framed: false,
+    };
+    let mut redecoder: Option<Redecoder> = None;
+    let (mut any, mut invocation, mut exit, mut truncated) = (false, None, false, false);
+    let take = |evs: &[scp::Event], v: &mut Verdict| {
+        for e in evs {
+            match e {
+                scp::Event::Violation(x) => v.found.push(Finding::Scp(x.clone())),
+                scp::Event::Frame(_) => v.messages += 1,
+                scp::Event::DataStart { .. } => {}
+            }
+        }
+    };
+    read_transcript(path, |p| {
+        any = true;
+        match &p.event.entry {
+            Entry::Invocation(text) if invocation.is_none() => {
+                invocation = Some(text.clone());
+                redecoder = Redecoder::for_invocation(text);
+            }
+            Entry::StoredViolation { name, text } => v.stored.push(format!("{name}: {text}")),
+            Entry::Problem(text) => {
+                truncated |= text.starts_with("transcript truncated");
+                v.problems.push(text.clone());
+            }
+            Entry::Bytes(b) if b.kind != Kind::Raw && b.stream != Stream::Err => v.framed = true,
+            Entry::Exit(_) => exit = true,
+            _ => {}
+        }
+        if let Some(r) = redecoder.as_mut() {
+            let evs = r.event(&p.event.entry).to_vec();
+            take(&evs, &mut v);
+        }
+        Ok(())
+    })?;
+    if let Some(r) = redecoder.as_mut() {
+        let evs = r.finish().to_vec();
+        take(&evs, &mut v);
+        v.gaps = r.gaps;
+    }
+    v.coverage = if !any {
+        Coverage::Empty
+    } else if redecoder.is_none() {
+        Coverage::NotScp { invocation }
+    } else if !exit || truncated {
+        Coverage::Cut
+    } else {
+        Coverage::Whole
+    };
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::transcript::parse::parse_text;
 
-    fn decode(text: &str) -> (Vec<String>, bool) {
+    fn decode(text: &str) -> Vec<&'static str> {
         let mut r: Option<Redecoder> = None;
         let mut found = Vec::new();
+        let mut push = |evs: &[scp::Event]| {
+            for e in evs {
+                if let scp::Event::Violation(v) = e {
+                    found.push(v.name.as_str());
+                }
+            }
+        };
         for p in parse_text(text.as_bytes()).unwrap() {
             if let Entry::Invocation(t) = &p.event.entry {
                 r = Redecoder::for_invocation(t);
             }
             if let Some(r) = r.as_mut() {
-                for e in r.event(&p.event.entry) {
-                    if let scp::Event::Violation { v, .. } = e {
-                        found.push(v.name.to_string());
-                    }
-                }
+                push(r.event(&p.event.entry));
             }
         }
         let mut r = r.expect("an scp invocation");
-        for e in r.finish() {
-            if let scp::Event::Violation { v, .. } = e {
-                found.push(v.name.to_string());
-            }
-        }
-        (found, r.applies())
+        push(r.finish());
+        found
     }
 
     #[test]
@@ -127,25 +236,31 @@ mod tests {
         assert!(scp_options("/usr/bin/scp a host:b").is_none());
     }
 
-    #[test]
-    fn raw_transcripts_are_decoded_again() {
-        let clean_upload = ">>> New command invocation: /usr/bin/scp -t /tmp\n\
+    const CLEAN: &str = ">>> New command invocation: /usr/bin/scp -t /tmp\n\
 O: \\0\nI: C0644 21 a\\n\nO: \\0\nI: file a file a file a\\n\\0\nO: \\0\n\
 >>> stdin closed\n>>> stdout closed\n#: 0\n";
-        assert_eq!(decode(clean_upload), (vec![], true));
-        let slash = clean_upload.replace("C0644 21 a", "C0644 21 ../a");
-        let (found, applies) = decode(&slash);
-        assert!(applies);
-        assert!(found.contains(&"name-slash".to_string()), "{found:?}");
+
+    #[test]
+    fn raw_transcripts_are_decoded_again() {
+        assert!(decode(CLEAN).is_empty());
+        let slash = CLEAN.replace("C0644 21 a", "C0644 21 ../a");
+        assert_eq!(decode(&slash), ["name-slash"]);
         // Split reads are one session all the same.
         let split = slash.replace("I: C0644 21 ../a\\n\n", "I: C06\nI: 44 21 ../a\\n\n");
-        assert_eq!(decode(&split).0, found);
+        assert_eq!(decode(&split), ["name-slash"]);
     }
 
     #[test]
-    fn decoded_transcripts_are_not_decoded_again() {
+    fn framed_transcripts_are_decoded_too_and_stored_verdicts_ignored() {
+        // An edited framed transcript: the name now has a '/', and no `!!` says so.
         let framed = ">>> New command invocation: /usr/bin/scp -t /tmp\n\
-O: \\0\t# ack\nI: C0644 21 ../a\\n\t# file \"../a\", 21 B, mode 0644\n#: 0\n";
-        assert!(!decode(framed).1);
+O: \\0\t# ack\nI: C0644 3 sub/a.txt\\n\t# file \"sub/a.txt\", 3 B, mode 0644\n\
+O: \\x01scp: error: unexpected filename: sub/a.txt\\n\t# warning: scp: error: unexpected filename: sub/a.txt\n#: 1\n";
+        assert_eq!(decode(framed), ["name-slash"]);
+        // A head-only data line passes the rest of its length unseen.
+        let head = ">>> New command invocation: /usr/bin/scp -t /tmp\n\
+O: \\0\t# ack\nI: C0644 100 a\\n\t# file \"a\", 100 B, mode 0644\nO: \\0\t# ack\n\
+I: 0123\t# data of \"a\", 100 B, first 4 shown\nI: \\0\t# end of \"a\"\nO: \\0\t# ack\n#: 0\n";
+        assert!(decode(head).is_empty(), "{:?}", decode(head));
     }
 }

@@ -7,9 +7,8 @@ use std::io::Write;
 
 use owo_colors::Style;
 
-use super::parse::violation_name;
 use super::read::clean;
-use super::{Entry, Event, Sink, Stream};
+use super::{Entry, Event, Sink, Stream, annotate};
 use crate::escape::escape_into;
 use crate::style::Styles;
 
@@ -41,30 +40,20 @@ pub fn render_styled(ev: &Event, timed: bool, st: &Styles, scratch: &mut Vec<u8>
             scratch.clear();
             escape_into(&b.bytes, scratch);
             styled_escaped(scratch, st, line);
-            if let Some(note) = &b.note {
-                let _ = write!(line, "\t{}", st.note.style(format_args!("# {}", clean(note))));
+            if let Some(note) = annotate::note_text(b) {
+                let _ = write!(line, "\t{}", st.note.style(format_args!("# {}", clean(&note))));
             }
         }
         Entry::Closed(s) => {
             let _ = write!(line, "{}", st.meta.style(format_args!(">>> {} closed", s.name())));
         }
+        Entry::Violation(f) => {
+            let rest = format!(": {}", annotate::violation_text(f));
+            violation(line, st, f.name(), &rest);
+        }
+        Entry::StoredViolation { name, text } => violation(line, st, name, &format!(": {text}")),
         Entry::Problem(text) => {
-            let text = clean(text);
-            match violation_name(&text) {
-                Some(name) => {
-                    let rest = &text[name.len()..];
-                    let _ = write!(
-                        line,
-                        "{}{}{}",
-                        st.problem.style("!! "),
-                        st.violation.style(name),
-                        st.problem.style(rest)
-                    );
-                }
-                None => {
-                    let _ = write!(line, "{}", st.problem.style(format_args!("!! {text}")));
-                }
-            }
+            let _ = write!(line, "{}", st.problem.style(format_args!("!! {}", clean(text))));
         }
         Entry::Note(text) => {
             let _ = write!(line, "{}", st.meta.style(format_args!(">>> {}", clean(text))));
@@ -75,6 +64,17 @@ pub fn render_styled(ev: &Event, timed: bool, st: &Styles, scratch: &mut Vec<u8>
         }
     }
     line.push(b'\n');
+}
+
+/// `!! NAME: SENTENCE` with the name in its own style.
+fn violation(line: &mut Vec<u8>, st: &Styles, name: &str, rest: &str) {
+    let _ = write!(
+        line,
+        "{}{}{}",
+        st.problem.style("!! "),
+        st.violation.style(clean(name)),
+        st.problem.style(clean(rest))
+    );
 }
 
 /// The style of a stream's line letter.
@@ -206,8 +206,7 @@ pub(crate) mod tests {
                 len: all.len() as u64,
                 bytes: all,
                 kind: Kind::Raw,
-                note: Some("x".into()),
-                msg: None,
+                note: Some(crate::transcript::Annotation::Other("x".into())),
             }),
         };
         let (mut want, mut got) = (Vec::new(), Vec::new());

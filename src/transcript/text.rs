@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::{Entry, Event, Sink};
+use super::{Entry, Event, Sink, annotate};
 use crate::escape::escape_into;
 
 /// Writes events as text lines to any `io::Write`.
@@ -45,13 +45,19 @@ pub fn render(ev: &Event, timestamps: bool, line: &mut Vec<u8>) {
             line.push(b.stream.letter() as u8);
             line.extend_from_slice(b": ");
             escape_into(&b.bytes, line);
-            if let Some(note) = &b.note {
+            if let Some(note) = annotate::note_text(b) {
                 line.extend_from_slice(b"\t# ");
                 line.extend_from_slice(note.as_bytes());
             }
         }
         Entry::Closed(s) => {
             let _ = write!(line, ">>> {} closed", s.name());
+        }
+        Entry::Violation(f) => {
+            let _ = write!(line, "!! {}", annotate::violation_line(f));
+        }
+        Entry::StoredViolation { name, text } => {
+            let _ = write!(line, "!! {name}: {text}");
         }
         Entry::Problem(text) => {
             let _ = write!(line, "!! {text}");

@@ -1,27 +1,17 @@
-//! The legacy SCP (rcp) protocol: what a traced scp's arguments mean, and the
-//! sans-IO decoder that turns the bytes of each direction into messages.
+//! The legacy SCP (rcp) protocol: what a traced scp's arguments mean, the
+//! syntax of its records, and the sans-IO decoder that turns the bytes of
+//! each direction into messages.
 
 pub mod decode;
 pub mod msg;
+pub mod record;
 
-pub use decode::Decoder;
-// Shorthands for the tracer; unused until it names them this way.
-#[allow(unused_imports)]
-pub use decode::{Event, Violation};
-#[allow(unused_imports)]
-pub use msg::Msg;
+pub use crate::protocol::Dir;
+pub use decode::{Decoder, Event, Frame};
+pub use msg::{Msg, Name, Note, Violation};
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-
-/// A direction of the conversation, named from the traced scp's point of view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Dir {
-    /// The peer's bytes, arriving on scp's stdin (`I:`).
-    In,
-    /// scp's bytes, leaving on its stdout (`O:`).
-    Out,
-}
 
 /// What the traced scp does in the transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
