@@ -350,11 +350,13 @@ impl Transcript {
         }
     }
 
-    fn problems(&self) -> Vec<&str> {
+    /// The `!!` lines: violations (`name: sentence`) and tracing problems.
+    fn problems(&self) -> Vec<String> {
         self.events
             .iter()
             .filter_map(|e| match &e.entry {
-                Entry::Problem(s) => Some(s.as_str()),
+                Entry::Problem(s) => Some(s.clone()),
+                Entry::StoredViolation { name, text } => Some(format!("{name}: {text}")),
                 _ => None,
             })
             .collect()
@@ -588,15 +590,18 @@ fn load_50_concurrent_transfers() {
         assert!(t.problems().is_empty(), "{}: {:?}", log.display(), t.problems());
     }
     assert!(seen.iter().all(|&s| s));
-    // And `scptrace check` agrees: no violations in any of them.
+    // And `scptrace check` agrees: every one decoded whole, no violations.
     let out = Command::new(bin())
         .arg("check")
         .args(&logs)
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && out.stdout.is_empty(),
+        out.status.success()
+            && text.lines().count() == logs.len()
+            && text.lines().all(|l| l.contains(": clean: ")),
         "check: {:?}\n{}{}",
         out.status,
         String::from_utf8_lossy(&out.stdout),

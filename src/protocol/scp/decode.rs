@@ -125,6 +125,8 @@ struct Pending {
     assumed: bool,
     /// Its effect waits for the reply (T, C, D): the source is held.
     holds: bool,
+    /// OpenSSH's sink refuses it and exits; a reply other than an ack says so.
+    refused: bool,
 }
 
 /// A reply waiting for its message.
@@ -201,6 +203,13 @@ pub struct Decoder {
     finished: bool,
     /// Names reported once per session, as a bit set over `Name` order.
     reported: u64,
+    /// The violation of the line being framed, emitted right after its frame.
+    refusal: Option<(Name, Detail)>,
+    /// The record being applied is one OpenSSH refuses (see `record::Parsed::lenient`).
+    refusing: bool,
+    /// The hold overflowed once: the source does not wait and the sink does
+    /// not answer; from then on nothing is held (taken as accepted).
+    hold_off: bool,
 }
 
 fn quote(b: &[u8]) -> Vec<u8> {
@@ -247,6 +256,9 @@ impl Decoder {
             any_bytes: false,
             finished: false,
             reported: 0,
+            refusal: None,
+            refusing: false,
+            hold_off: false,
         };
         // The sink speaks first: its `\0` answers the session's start
         // (`sink()` writes it before reading; `-f` calls `response()` first).
@@ -255,6 +267,7 @@ impl Decoder {
             size: 0,
             assumed: false,
             holds: false,
+            refused: false,
         });
         d.last = Some(LastAwaited {
             what: Awaited::Ready,
@@ -471,7 +484,8 @@ impl Decoder {
                     let rest = &input[pos..];
                     if self.hold.len() + rest.len() > HOLD_CAP {
                         // The source went on for this long without the reply:
-                        // it assumed acceptance; so do we, and go on.
+                        // it assumed acceptance; so do we, and hold no more.
+                        self.hold_off = true;
                         self.force_accept(out);
                         continue;
                     }
@@ -691,15 +705,27 @@ impl Decoder {
         );
         match parsed.outcome {
             Err(why) => {
-                self.src_frame(end, Msg::BadRecord { why }, note, out);
-                self.cut_line_violations(dir, &line, how, consequence, out);
                 if !consequence {
                     let (name, detail) = refusal_violation(why, &line, session_first);
-                    self.violation(out, name, Some(dir), detail);
+                    self.refusal = Some((name, detail));
                 }
-                // The sink answers with its error and exits.
-                self.push_awaited(Awaited::Bad, 0, false);
-                self.src_ended = Some(Ended::SinkRefused);
+                match parsed.lenient {
+                    // A well-formed record OpenSSH refuses for its values: the
+                    // sink's reply tells whether this sink did (and exited).
+                    Some(rec) => {
+                        self.refusing = true;
+                        self.apply_record(rec, None, &line, end, note, consequence, out);
+                        self.refusing = false;
+                    }
+                    None => {
+                        self.src_frame(end, Msg::BadRecord { why }, note, out);
+                        self.flush_refusal(out);
+                        // The sink answers with its error and exits.
+                        self.push_awaited(Awaited::Bad, 0, false);
+                        self.src_ended = Some(Ended::SinkRefused);
+                    }
+                }
+                self.cut_line_violations(dir, &line, how, consequence, out);
             }
             Ok(rec) => {
                 let lint = parsed.lint.filter(|_| lint_ok);
@@ -754,6 +780,7 @@ impl Decoder {
                     note,
                     out,
                 );
+                self.flush_refusal(out);
                 if let (Some(l), false) = (lint, consequence) {
                     self.violation(
                         out,
@@ -765,7 +792,8 @@ impl Decoder {
                         },
                     );
                 }
-                self.push_awaited(Awaited::File(name), size, true);
+                let refused = self.refusing;
+                self.push_awaited_refused(Awaited::File(name), size, refused);
             }
             Record::Dir { mode, name } => {
                 self.times_pending = false;
@@ -778,6 +806,7 @@ impl Decoder {
                     note,
                     out,
                 );
+                self.flush_refusal(out);
                 if let (Some(l), false) = (lint, consequence) {
                     self.violation(
                         out,
@@ -789,7 +818,8 @@ impl Decoder {
                         },
                     );
                 }
-                self.push_awaited(Awaited::Dir(name), 0, true);
+                let refused = self.refusing;
+                self.push_awaited_refused(Awaited::Dir(name), 0, refused);
             }
             Record::End => {
                 let top = self.depth == 0;
@@ -867,6 +897,14 @@ impl Decoder {
                 self.times_pending = false;
                 self.push_awaited(Awaited::Times, 0, true);
             }
+        }
+    }
+
+    /// Emits the violation of the line just framed, if any.
+    fn flush_refusal(&mut self, out: &mut Vec<Event>) {
+        if let Some((name, detail)) = self.refusal.take() {
+            let dir = Some(self.src_dir());
+            self.violation(out, name, dir, detail);
         }
     }
 
@@ -1130,15 +1168,25 @@ impl Decoder {
     /// A message that awaits a reply. `holds`: its reply decides what comes
     /// next (T, C, D), so the source is held until it is known.
     fn push_awaited(&mut self, what: Awaited, size: u64, holds: bool) {
+        self.push_pending(what, size, holds, false);
+    }
+
+    /// A `C`/`D` awaiting its reply; `refused`: OpenSSH's sink refuses it.
+    fn push_awaited_refused(&mut self, what: Awaited, size: u64, refused: bool) {
+        self.push_pending(what, size, true, refused);
+    }
+
+    fn push_pending(&mut self, what: Awaited, size: u64, holds: bool, refused: bool) {
         self.last = Some(LastAwaited {
             what: what.clone(),
             reply_seen: None,
         });
-        let p = Pending {
+        let mut p = Pending {
             what,
             size,
             assumed: false,
             holds,
+            refused,
         };
         // A reply that came early answers it now.
         let early = if self.end_preacked && matches!(p.what, Awaited::DataEnd(_)) {
@@ -1153,7 +1201,11 @@ impl Decoder {
             if let Some(l) = self.last.as_mut() {
                 l.reply_seen = Some(r.src_seen);
             }
-            self.effect(&p, r.kind == ReplyKind::Ack);
+            let accepted = r.kind == ReplyKind::Ack;
+            self.effect(&p, accepted);
+            if p.refused && !accepted {
+                self.src_ended = Some(Ended::SinkRefused);
+            }
             return;
         }
         if self.awaiting.len() >= QUEUE_CAP || self.awaiting_extra > 0 {
@@ -1163,7 +1215,11 @@ impl Decoder {
             self.effect(&p, true);
             return;
         }
-        if holds {
+        if holds && self.hold_off {
+            // The hold overflowed before: taken as accepted at once.
+            p.assumed = true;
+            self.effect(&p, true);
+        } else if holds {
             self.src_state = SrcState::Held;
         }
         self.awaiting.push_back(p);
@@ -1194,7 +1250,12 @@ impl Decoder {
                 l.reply_seen = Some(src_seen);
             }
             if !p.assumed {
-                self.effect(&p, kind == ReplyKind::Ack);
+                let accepted = kind == ReplyKind::Ack;
+                self.effect(&p, accepted);
+                if p.refused && !accepted {
+                    // OpenSSH's sink sent its error and exited.
+                    self.src_ended = Some(Ended::SinkRefused);
+                }
                 if p.holds {
                     self.release_hold(out);
                 }

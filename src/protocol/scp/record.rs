@@ -114,6 +114,11 @@ pub enum Lint {
 pub struct Parsed {
     pub outcome: Result<Record, Refusal>,
     pub lint: Option<Lint>,
+    /// For a well-formed `C`/`D` that OpenSSH refuses for its values (a size
+    /// past 2^63−1, a name it will not write, a `D` without `-r`): the
+    /// record as sent. A sink that is not OpenSSH may accept it; its reply
+    /// tells.
+    pub lenient: Option<Record>,
 }
 
 /// Where a line is read: the sink's options and its loop state.
@@ -144,6 +149,7 @@ pub fn parse(line: &[u8], cx: Context) -> Parsed {
         Some(b'E') => Parsed {
             outcome: Ok(Record::End),
             lint: (line.len() > 1).then_some(Lint::EndTrailing),
+            lenient: None,
         },
         Some(b'T') => parse_times(&c[1..]),
         Some(&letter @ (b'C' | b'D')) => parse_file(letter, c, line, cx),
@@ -156,6 +162,7 @@ fn refused(r: Refusal) -> Parsed {
     Parsed {
         outcome: Err(r),
         lint: None,
+        lenient: None,
     }
 }
 
@@ -238,6 +245,7 @@ fn parse_times(s: &[u8]) -> Parsed {
             atime_us: atime_us.unsigned_abs(),
         }),
         lint: ignored.then_some(Lint::TimesIgnored),
+        lenient: None,
     }
 }
 
@@ -262,9 +270,11 @@ fn parse_file(letter: u8, c: &[u8], line: &[u8], cx: Context) -> Parsed {
     let Some(name) = s.strip_prefix(b" ") else {
         return refused(Refusal::SizeNotDelimited);
     };
-    if size > i64::MAX as u64 {
-        return refused(Refusal::SizeOutOfRange);
-    }
+    let refusal = if size > i64::MAX as u64 {
+        Some(Refusal::SizeOutOfRange)
+    } else {
+        None
+    };
     let problem = if name.is_empty() {
         Some(NameProblem::Empty)
     } else if name.contains(&b'/') {
@@ -274,12 +284,9 @@ fn parse_file(letter: u8, c: &[u8], line: &[u8], cx: Context) -> Parsed {
     } else {
         None
     };
-    if let Some(p) = problem {
-        return refused(Refusal::UnexpectedFilename(p));
-    }
-    if letter == b'D' && !cx.recursive {
-        return refused(Refusal::DirWithoutR);
-    }
+    let refusal = refusal
+        .or(problem.map(Refusal::UnexpectedFilename))
+        .or((letter == b'D' && !cx.recursive).then_some(Refusal::DirWithoutR));
     // `name` is a suffix of `c`, and `c` a prefix of `line`: the name as
     // sent runs to the end of the line, NUL and all (what the source meant).
     let sent = &line[c.len() - name.len()..];
@@ -291,13 +298,22 @@ fn parse_file(letter: u8, c: &[u8], line: &[u8], cx: Context) -> Parsed {
         None
     };
     let name = sent.to_vec();
-    Parsed {
-        outcome: Ok(if letter == b'C' {
-            Record::File { mode, size, name }
-        } else {
-            Record::Dir { mode, name }
-        }),
-        lint,
+    let record = if letter == b'C' {
+        Record::File { mode, size, name }
+    } else {
+        Record::Dir { mode, name }
+    };
+    match refusal {
+        Some(r) => Parsed {
+            outcome: Err(r),
+            lint: None,
+            lenient: Some(record),
+        },
+        None => Parsed {
+            outcome: Ok(record),
+            lint,
+            lenient: None,
+        },
     }
 }
 
