@@ -3,6 +3,7 @@
 mod deploy;
 mod e2e;
 mod harden;
+mod peers;
 mod record;
 mod replay;
 mod show;
