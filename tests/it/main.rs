@@ -5,6 +5,7 @@ mod e2e;
 mod harden;
 mod peers;
 mod record;
+mod refcorpus;
 mod replay;
 mod show;
 mod splice;

@@ -95,7 +95,7 @@ fn run_peer(py: &Path, peer: &Peer, dir: &Path, traced: bool) -> Run {
 }
 
 /// The name of a `!! name: sentence` line (after any `FILE: ` prefix).
-fn violation_name(line: &str) -> Option<&str> {
+pub fn violation_name(line: &str) -> Option<&str> {
     let rest = &line[line.find("!! ")? + 3..];
     Some(rest.split(':').next().unwrap_or(rest).trim())
 }

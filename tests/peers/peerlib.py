@@ -69,7 +69,7 @@ class PeerError(Exception):
 
 
 def parse_args(description):
-    p = argparse.ArgumentParser(description=description)
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workdir", help="an empty (or missing) directory for this run")
     p.add_argument("--plain", action="store_true", help="run scp directly, without scptrace")
     p.add_argument(
