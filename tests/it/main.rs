@@ -7,6 +7,7 @@ mod layers;
 mod peers;
 mod record;
 mod refcorpus;
+mod refdecode;
 mod replay;
 mod show;
 mod splice;
