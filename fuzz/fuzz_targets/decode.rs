@@ -13,11 +13,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scptrace::protocol::scp::decode::Event;
-use scptrace::protocol::scp::{Decoder, Dir, Msg, Options, Role};
-use scptrace::transcript::annotate;
+use scptrace::protocol::scp::{Decoder, Dir, Event, Frame, Msg, Options, Role};
+use scptrace::transcript::{Annotation, Bytes, Consequence, Decoded, Finding, Stream, annotate};
 
-/// Events with offsets made absolute (bytes since the start of each direction).
+/// Events as the decoder reports them (offsets are absolute already).
 #[derive(Debug, PartialEq)]
 enum Abs {
     Frame(Dir, usize, Msg),
@@ -56,68 +55,74 @@ impl Run {
         }
     }
 
-    /// Checks and records the events of one call; `base` is where the call's
-    /// input began in each direction.
-    fn absorb(&mut self, base: [usize; 2], events: Vec<Event>) {
+    /// Checks and records the events of one call.
+    fn absorb(&mut self, events: Vec<Event>) {
         for ev in events {
             match ev {
-                Event::Frame { dir, end, msg } => {
+                Event::Frame(Frame { dir, end, msg, note }) => {
                     let d = ix(dir);
-                    let abs = base[d] + end;
+                    let abs = end as usize;
                     assert!(abs > self.framed[d], "empty or backwards frame {msg:?}");
                     assert!(abs <= self.fed[d], "frame past the input {msg:?}");
                     if let Msg::Data { seen, .. } = &msg {
                         assert_eq!(*seen as usize, abs - self.framed[d], "data frame length");
                     }
-                    one_line(&annotate::note(&msg), "annotation");
-                    let _ = annotate::msg_json(&msg).to_string();
+                    let b = Bytes {
+                        stream: Stream::In,
+                        bytes: Vec::new(),
+                        len: 0,
+                        kind: annotate::kind(&Decoded::Scp(msg.clone())),
+                        note: Some(Annotation::Msg {
+                            msg: Decoded::Scp(msg.clone()),
+                            consequence: note.map(Consequence::Scp),
+                        }),
+                    };
+                    one_line(&annotate::note_text(&b).unwrap_or_default(), "annotation");
                     self.framed[d] = abs;
                     self.out.push(Abs::Frame(dir, abs, msg));
                 }
                 Event::DataStart { dir, at, size } => {
-                    let abs = base[ix(dir)] + at;
+                    let abs = at as usize;
                     assert_eq!(abs, self.framed[ix(dir)], "DataStart not at a frame boundary");
                     self.out.push(Abs::DataStart(dir, abs, size));
                 }
-                Event::Violation { dir, v } => {
-                    assert!(!v.text.is_empty());
-                    assert!(v.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'));
-                    one_line(&v.text, "violation sentence");
-                    self.out.push(Abs::Violation(dir, v.name, v.text));
+                Event::Violation(v) => {
+                    let (dir, name) = (v.dir, v.name.as_str());
+                    let text = annotate::violation_text(&Finding::Scp(v));
+                    assert!(!text.is_empty());
+                    assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'));
+                    one_line(&text, "violation sentence");
+                    self.out.push(Abs::Violation(dir, name, text));
                 }
             }
         }
     }
 
     fn feed(&mut self, dir: Dir, bytes: &[u8]) {
-        let base = self.fed;
         self.fed[ix(dir)] += bytes.len();
         let mut ev = Vec::new();
         self.dec.feed(dir, bytes, &mut ev);
-        self.absorb(base, ev);
+        self.absorb(ev);
     }
 
     fn skip(&mut self, dir: Dir, n: usize) {
         assert!(n as u64 <= self.dec.data_remaining(dir));
-        let base = self.fed;
         self.fed[ix(dir)] += n;
         let mut ev = Vec::new();
         self.dec.skip(dir, n as u64, &mut ev);
-        self.absorb(base, ev);
+        self.absorb(ev);
     }
 
     fn eof(&mut self, dir: Dir) {
-        let base = self.fed;
         let mut ev = Vec::new();
         self.dec.eof(dir, &mut ev);
-        self.absorb(base, ev);
+        self.absorb(ev);
     }
 
     fn finish(mut self) -> Vec<Abs> {
-        let base = self.fed;
         let mut ev = Vec::new();
         self.dec.finish(&mut ev);
-        self.absorb(base, ev);
+        self.absorb(ev);
         assert_eq!(self.framed, self.fed, "bytes left unframed");
         self.out
     }
