@@ -20,7 +20,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -32,6 +32,7 @@ use nix::unistd::Pid;
 use super::cli::RecordArgs;
 use crate::config::{Flags, Settings};
 use crate::escape::{escape, unescape};
+use crate::paths::{find_on_path, is_executable_file, is_self};
 use crate::protocol::scp;
 use crate::tap::child;
 use crate::tap::logdir::LogDir;
@@ -169,18 +170,6 @@ fn openssh_version(client: &Path) -> Option<(u32, u32)> {
     parse_openssh_version(&text)
 }
 
-fn is_executable_file(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
-}
-
-fn find_on_path(name: &OsStr) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join(name))
-        .find(|p| is_executable_file(p))
-}
-
 /// A program word as `execvp` resolves it: a name with a `/` is a path
 /// (made absolute here, since the leg that uses it may start elsewhere), a
 /// bare name is looked up on PATH.
@@ -196,13 +185,6 @@ fn resolve_program(word: &OsStr) -> Result<PathBuf> {
         });
     }
     find_on_path(word).with_context(|| format!("{}: not found on PATH", word.to_string_lossy()))
-}
-
-/// Whether `p` is this very executable (a stand-in installed as `scp`).
-fn is_self(p: &Path) -> bool {
-    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
-    let me = id(Path::new("/proc/self/exe"));
-    me.is_some() && id(p) == me
 }
 
 /// The ssh OpenSSH's scp runs without `-S`: `$bindir/ssh` of its own

@@ -29,6 +29,8 @@ use anyhow::{Context, Result, bail};
 
 use super::cli::ReplayArgs;
 use crate::config::{Flags, Settings};
+use crate::fdio;
+use crate::paths;
 use crate::shell::{shell_join, shell_split};
 use crate::tap::child;
 use crate::transcript::parse::Parser;
@@ -151,12 +153,7 @@ fn find_program(word: &OsStr) -> Result<PathBuf> {
     if word == "scp" {
         return Ok(crate::tap::standin::find_real_scp(&Settings::load(Flags::default()))?.path);
     }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join(word))
-        .find(|p| p.is_file())
-        .with_context(|| format!("{}: not found on PATH", word.to_string_lossy()))
+    paths::find_on_path(word).with_context(|| format!("{}: not found on PATH", word.to_string_lossy()))
 }
 
 fn command(rec: &Recording, args: &ReplayArgs) -> Result<Command> {
@@ -439,18 +436,6 @@ struct Live {
 /// Most stderr kept for the report.
 const KEEP_STDERR: usize = 16 * 1024;
 
-fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
-    use nix::fcntl::{FcntlArg, OFlag, fcntl};
-    let fd = fd.as_fd();
-    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(io::Error::from)?;
-    fcntl(
-        fd,
-        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
-    )
-    .map_err(io::Error::from)?;
-    Ok(())
-}
-
 /// Reads what is there from a non-blocking pipe into `f`; `false` at EOF or
 /// on an error (either way the pipe is done).
 fn read_ready(r: &mut impl Read, mut f: impl FnMut(&[u8])) -> bool {
@@ -470,9 +455,9 @@ impl Live {
     fn spawn(cmd: &Command, timeout: Duration) -> Result<Live> {
         let sp = child::spawn(&cmd.program, &cmd.argv0, &cmd.args)
             .with_context(|| format!("cannot run {}", cmd.program.display()))?;
-        set_nonblocking(&sp.stdin)?;
-        set_nonblocking(&sp.stdout)?;
-        set_nonblocking(&sp.stderr)?;
+        fdio::set_nonblocking(&sp.stdin)?;
+        fdio::set_nonblocking(&sp.stdout)?;
+        fdio::set_nonblocking(&sp.stderr)?;
         Ok(Live {
             child: sp.child,
             stdin: Some(sp.stdin),

@@ -3,7 +3,7 @@
 //! (design §2). It formats nothing: what it sees goes to the [`Tracer`].
 
 use std::io;
-use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, RawFd};
 use std::process::ExitStatus;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use mio::{Events, Interest, Poll, Token};
 use nix::libc;
 use nix::sys::signal::{Signal, kill};
 
+use crate::fdio::{self, std_fd};
 use crate::tap::child::{self, SignalPipe, Spawned};
 use crate::tap::trace::Tracer;
 use crate::transcript::Stream;
@@ -107,27 +108,6 @@ fn sys_write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     }
 }
 
-fn get_flags(fd: RawFd) -> Option<i32> {
-    let f = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    (f >= 0).then_some(f)
-}
-
-fn set_nonblocking(fd: RawFd) {
-    if let Some(f) = get_flags(fd) {
-        unsafe { libc::fcntl(fd, libc::F_SETFL, f | libc::O_NONBLOCK) };
-    }
-}
-
-/// The `S_IFMT` bits of what `fd` is (0 if fstat fails).
-fn fd_type(fd: RawFd) -> libc::mode_t {
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut st) } == 0 {
-        st.st_mode & libc::S_IFMT
-    } else {
-        0
-    }
-}
-
 /// Flags of fds 0–2 as found at start, or -1: put back before an fd is retired.
 static SAVED_FLAGS: [std::sync::atomic::AtomicI32; 3] = [
     std::sync::atomic::AtomicI32::new(-1),
@@ -142,7 +122,7 @@ fn retire_std_fd(fd: RawFd) {
     if let Some(saved) = SAVED_FLAGS.get(fd as usize) {
         let flags = saved.load(std::sync::atomic::Ordering::Relaxed);
         if flags >= 0 {
-            unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+            fdio::set_flags(std_fd(fd), flags);
         }
     }
     if let Ok(null) = std::fs::OpenOptions::new()
@@ -161,7 +141,7 @@ struct RestoreFlags(Vec<(RawFd, i32)>);
 impl Drop for RestoreFlags {
     fn drop(&mut self) {
         for &(fd, flags) in &self.0 {
-            unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+            fdio::set_flags(std_fd(fd), flags);
         }
     }
 }
@@ -183,21 +163,22 @@ pub fn relay(
 ) -> io::Result<Outcome> {
     let saved: Vec<(RawFd, i32)> = [0, 1, 2]
         .iter()
-        .filter_map(|&fd| get_flags(fd).map(|f| (fd, f)))
+        .filter_map(|&fd| fdio::get_flags(std_fd(fd)).map(|f| (fd, f)))
         .collect();
     for &(fd, flags) in &saved {
         SAVED_FLAGS[fd as usize].store(flags, std::sync::atomic::Ordering::Relaxed);
     }
     let _restore = RestoreFlags(saved);
+    // Failures are ignored here as before: a blocking fd only costs promptness.
     for fd in [0, 1, 2] {
-        set_nonblocking(fd);
+        let _ = fdio::set_nonblocking(std_fd(fd));
+    }
+    for fd in [sp.stdin.as_fd(), sp.stdout.as_fd(), sp.stderr.as_fd()] {
+        let _ = fdio::set_nonblocking(fd);
     }
     let child_in = sp.stdin.into_raw_fd();
     let child_out = sp.stdout.into_raw_fd();
     let child_err = sp.stderr.into_raw_fd();
-    for fd in [child_in, child_out, child_err] {
-        set_nonblocking(fd);
-    }
     // Bigger pipes to the child: fewer wake-ups per MiB on bulk data. Best
     // effort (the limit is /proc/sys/fs/pipe-max-size; failing is harmless).
     for fd in [child_in, child_out] {
@@ -437,7 +418,7 @@ fn close_dst(f: &mut Flow, poll: &Poll) {
         return;
     }
     if f.dst.fd == 1 {
-        match fd_type(1) {
+        match fdio::fd_type(std_fd(1)) {
             // stdin and stdout may be one socket: close() alone would not end
             // it, and shutdown() alone does, without touching our stdin.
             libc::S_IFSOCK => {
@@ -467,7 +448,7 @@ fn close_end(end: &mut End, poll: &Poll) {
     }
     if end.owned {
         unsafe { libc::close(end.fd) };
-    } else if end.fd == 1 || (end.fd == 0 && fd_type(0) == libc::S_IFIFO) {
+    } else if end.fd == 1 || (end.fd == 0 && fdio::fd_type(std_fd(0)) == libc::S_IFIFO) {
         // A pipe's far end learns of the close (EOF, or EPIPE for a writer
         // into our stdin, as without us). A socket or a terminal on stdin is
         // only no longer watched: it may share its file description with

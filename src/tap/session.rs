@@ -11,6 +11,7 @@ use std::rc::Rc;
 use anyhow::Result;
 
 use crate::config::{Format, Settings};
+use crate::paths;
 use crate::protocol::scp;
 use crate::shell::shell_join;
 use crate::tap::child;
@@ -140,13 +141,7 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
     if let Ok(h) = nix::unistd::gethostname() {
         tracer.header("host", &h.to_string_lossy());
     }
-    let uid = nix::unistd::geteuid();
-    let user = nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string());
-    tracer.header("user", &user);
+    tracer.header("user", &paths::user_name());
     tracer.header("program", &target.program.display().to_string());
     let shown = target.shown.clone().unwrap_or_else(|| {
         let mut argv: Vec<OsString> = vec![target.program.clone().into_os_string()];
