@@ -66,10 +66,6 @@ struct Plan {
     flags: Flags,
 }
 
-/// OpenSSH scp's options that take a value (its getopt string is
-/// `12346ABCTdfOpqRrstvD:F:J:M:P:S:c:i:l:o:X:`).
-const CLIENT_WITH_VALUE: &[u8] = b"DFJMPSXcilo";
-
 /// The client's arguments, read the way its getopt does (no permutation:
 /// options end at the first operand or `--`).
 #[derive(Debug, Default, PartialEq)]
@@ -86,64 +82,44 @@ struct ClientArgs {
 
 fn scan_client_args(args: &[OsString]) -> ClientArgs {
     let mut out = ClientArgs::default();
-    let mut i = 0;
-    while i < args.len() {
-        let a = args[i].as_bytes();
-        if a == b"--" || a.len() < 2 || a[0] != b'-' {
-            break;
-        }
-        i += 1;
-        // Rebuild the word without any S option; keep everything else as given.
-        let mut kept = vec![b'-'];
-        let mut j = 1;
-        let mut value_next: Option<u8> = None;
-        while j < a.len() {
-            let c = a[j];
-            j += 1;
-            if CLIENT_WITH_VALUE.contains(&c) {
-                let inline = &a[j..];
-                if c == b'S' {
-                    if inline.is_empty() {
-                        value_next = Some(c);
-                    } else {
-                        out.ssh = Some(OsString::from_vec(inline.to_vec()));
-                    }
-                } else {
-                    kept.push(c);
-                    kept.extend_from_slice(inline);
-                    if inline.is_empty() {
-                        value_next = Some(c);
-                    }
-                }
-                break;
-            }
-            match c {
-                b'O' => out.legacy = true,
-                b's' => out.sftp = true,
-                _ => {}
-            }
-            kept.push(c);
-        }
+    let (opts, operands) = scp::getopt(args);
+    // Each option word is rebuilt without any S option (and its value);
+    // everything else is kept as given.
+    let mut kept = vec![b'-'];
+    let flush = |kept: &mut Vec<u8>, rest: &mut Vec<OsString>| {
         if kept.len() > 1 {
-            out.rest.push(OsString::from_vec(kept));
+            rest.push(OsString::from_vec(std::mem::replace(kept, vec![b'-'])));
         }
-        match value_next {
-            Some(b'S') => {
-                if let Some(v) = args.get(i) {
-                    out.ssh = Some(v.clone());
+    };
+    let mut word = None;
+    for o in &opts {
+        if word != Some(o.word) {
+            flush(&mut kept, &mut out.rest);
+            word = Some(o.word);
+        }
+        match o.letter {
+            b'S' => {
+                if let Some(v) = o.value {
+                    out.ssh = Some(OsString::from_vec(v.to_vec()));
                 }
-                i += 1;
+                continue;
             }
-            Some(_) => {
-                if let Some(v) = args.get(i) {
-                    out.rest.push(v.clone());
-                }
-                i += 1;
+            b'O' => out.legacy = true,
+            b's' => out.sftp = true,
+            _ => {}
+        }
+        kept.push(o.letter);
+        match (o.value, o.value_next) {
+            (Some(v), false) => kept.extend_from_slice(v),
+            (Some(v), true) => {
+                flush(&mut kept, &mut out.rest);
+                out.rest.push(OsString::from_vec(v.to_vec()));
             }
-            None => {}
+            (None, _) => {}
         }
     }
-    out.rest.extend(args[i.min(args.len())..].iter().cloned());
+    flush(&mut kept, &mut out.rest);
+    out.rest.extend(args[operands..].iter().cloned());
     out
 }
 
