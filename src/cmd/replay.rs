@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, ExitStatus};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 use super::cli::ReplayArgs;
 use crate::config::{Flags, Settings};
@@ -33,8 +33,8 @@ use crate::fdio;
 use crate::paths;
 use crate::shell::{shell_join, shell_split};
 use crate::tap::child;
-use crate::transcript::parse::Parser;
-use crate::transcript::{Bytes, Entry, Event, Kind, Stream, jsonl, text};
+use crate::transcript::read::{ReadError, read_transcript_numbered};
+use crate::transcript::{Bytes, Entry, Event, Kind, Stream, text};
 
 /// Exit status when the replay could not be run at all.
 const CANNOT_RUN: i32 = 2;
@@ -63,29 +63,17 @@ struct Recording {
 }
 
 fn load(path: &Path) -> Result<Recording> {
-    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let jsonl = data.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     let mut lines = Vec::new();
-    let mut parser = Parser::new();
-    let body = data.strip_suffix(b"\n").unwrap_or(&data);
-    for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
-        let no = i as u64 + 1;
-        let parsed = if jsonl {
-            if raw.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            jsonl::parse_line(raw).map_err(|reason| anyhow::anyhow!("line {no}: {reason}"))?
-        } else {
-            match parser.next_line(raw)? {
-                Some(p) => p,
-                None => continue,
-            }
-        };
-        lines.push(Line {
-            no,
-            event: parsed.event,
-        });
-    }
+    read_transcript_numbered(path, |no, p| {
+        lines.push(Line { no, event: p.event });
+        Ok(())
+    })
+    .map_err(|e| match e {
+        ReadError::Io(e) => anyhow!("cannot read {}: {e}", path.display()),
+        // `line N: reason`
+        ReadError::Parse(e) => anyhow!("{e}"),
+        ReadError::Output(e) => anyhow!(e),
+    })?;
     let name = path.display().to_string();
     if !lines.iter().any(|l| matches!(l.event.entry, Entry::Bytes(_))) {
         bail!("{name}: the transcript holds no I: or O: bytes to replay");
