@@ -108,6 +108,8 @@ fn seed_dialog_default_framing_same_bytes() {
         path: PathBuf::from("seed"),
         header: Vec::new(),
         body: SEED_LINES.iter().map(|s| s.to_string()).collect(),
+        text: Vec::new(),
+        events: Vec::new(),
     };
     for tag in ['I', 'O', 'E'] {
         assert_eq!(
