@@ -14,9 +14,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::cli::CheckArgs;
-use crate::config::{Flags, Settings};
 use crate::protocol::scp;
-use crate::style::Styles;
 use crate::transcript::Entry;
 use crate::transcript::parse::violation_name;
 use crate::transcript::read::{ReadError, clean, display_name, read_transcript};
@@ -59,11 +57,7 @@ pub fn violations(path: &Path) -> Result<Vec<String>, ReadError> {
 }
 
 pub fn run(args: CheckArgs) -> Result<i32> {
-    let settings = Settings::load(Flags {
-        color: args.color,
-        ..Flags::default()
-    });
-    let st = Styles::for_stdout(settings.color.value);
+    let st = super::stdout_styles(args.color);
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let mut status = 0;

@@ -15,7 +15,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::cli::{OnOff, ShowArgs, StreamSel};
-use crate::config::{Flags, Format, Settings};
+use crate::config::Format;
 use crate::escape::escape;
 use crate::protocol::scp::{self, Msg};
 use crate::style::Styles;
@@ -36,11 +36,7 @@ impl StreamSel {
 }
 
 pub fn run(args: ShowArgs) -> Result<i32> {
-    let settings = Settings::load(Flags {
-        color: args.color,
-        ..Flags::default()
-    });
-    let styles = Styles::for_stdout(settings.color.value);
+    let styles = super::stdout_styles(args.color);
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut status = 0;

@@ -402,6 +402,8 @@ fn load_50_concurrent_transfers() {
 }
 
 // ---- 2. faults --------------------------------------------------------------
+// The fault_* tests are parallel cases (one fault each, the same checks after
+// it): their repeated lines are on purpose.
 
 /// `scptrace run -o T -- scp ARGS`, or plain `scp ARGS` when `t` is None.
 fn scp_cmd(sb: &Sandbox, t: Option<&Path>, args: &[&str]) -> Command {
@@ -1573,6 +1575,8 @@ mod tracer_roundtrip {
     use scptrace::transcript::parse::Parser;
     use scptrace::transcript::{Entry, Stream, jsonl, text};
 
+    /// The same in-memory transcript as fuzz/fuzz_targets/trace.rs's (the fuzz
+    /// targets are another crate, hence the copy): keep the two in step.
     struct Buf(Rc<RefCell<Vec<u8>>>, Rc<Cell<u64>>);
 
     impl Write for Buf {

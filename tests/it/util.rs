@@ -703,7 +703,8 @@ pub const UTF8_NAME: &str = "grüße ✓ ünïcødé.txt";
 /// Builds the sample tree under `root` (created): nested directories, an
 /// empty directory, an empty file, a name with a space, a UTF-8 name, a file
 /// holding all 256 byte values, modes 0600/0700/0755, fixed whole-second
-/// times (so that `scp -p` can reproduce them exactly).
+/// times (so that `scp -p` can reproduce them exactly). One `put` per case:
+/// the repeats are the data.
 pub fn sample_tree(root: &Path) {
     fs::create_dir_all(root).unwrap();
     let all: Vec<u8> = (0..=255u8).collect();
