@@ -26,7 +26,7 @@ const SIGNALS: Token = Token(100);
 const PIPE_SIZE: libc::c_int = 1 << 20;
 
 /// One side of a flow: a file descriptor and what we know of its readiness.
-struct End {
+struct Endpoint {
     fd: RawFd,
     /// Whether we own (and must close) the fd: the child's pipe ends.
     owned: bool,
@@ -37,9 +37,9 @@ struct End {
     open: bool,
 }
 
-impl End {
-    fn new(fd: RawFd, owned: bool) -> End {
-        End {
+impl Endpoint {
+    fn new(fd: RawFd, owned: bool) -> Endpoint {
+        Endpoint {
             fd,
             owned,
             pollable: true,
@@ -52,8 +52,8 @@ impl End {
 /// One direction: a source, a destination, and the bytes in between.
 struct Flow {
     stream: Stream,
-    src: End,
-    dst: End,
+    src: Endpoint,
+    dst: Endpoint,
     buf: Box<[u8]>,
     start: usize,
     end: usize,
@@ -66,7 +66,7 @@ struct Flow {
 }
 
 impl Flow {
-    fn new(stream: Stream, src: End, dst: End) -> Flow {
+    fn new(stream: Stream, src: Endpoint, dst: Endpoint) -> Flow {
         Flow {
             stream,
             src,
@@ -147,7 +147,7 @@ impl Drop for RestoreFlags {
 }
 
 /// What the relay hands back: how the child ended.
-pub struct Outcome {
+pub struct Relayed {
     pub status: ExitStatus,
 }
 
@@ -160,7 +160,7 @@ pub fn relay(
     signals: &SignalPipe,
     tracer: &mut Tracer,
     splice: bool,
-) -> io::Result<Outcome> {
+) -> io::Result<Relayed> {
     let saved: Vec<(RawFd, i32)> = [0, 1, 2]
         .iter()
         .filter_map(|&fd| fdio::get_flags(std_fd(fd)).map(|f| (fd, f)))
@@ -185,9 +185,17 @@ pub fn relay(
         unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
     }
     let mut flows = [
-        Flow::new(Stream::In, End::new(0, false), End::new(child_in, true)),
-        Flow::new(Stream::Out, End::new(child_out, true), End::new(1, false)),
-        Flow::new(Stream::Err, End::new(child_err, true), End::new(2, false)),
+        Flow::new(Stream::In, Endpoint::new(0, false), Endpoint::new(child_in, true)),
+        Flow::new(
+            Stream::Out,
+            Endpoint::new(child_out, true),
+            Endpoint::new(1, false),
+        ),
+        Flow::new(
+            Stream::Err,
+            Endpoint::new(child_err, true),
+            Endpoint::new(2, false),
+        ),
     ];
     for f in flows.iter_mut() {
         f.splice = splice;
@@ -220,7 +228,7 @@ pub fn relay(
                 // "stderr closed" waits for stdout's end (or the exit): the
                 // transcript stays the same from run to run.
                 tracer.closed(Stream::Err);
-                close_end(&mut flows[2].src, &poll);
+                close_endpoint(&mut flows[2].src, &poll);
                 progress = true;
             }
             if !progress {
@@ -286,10 +294,10 @@ pub fn relay(
         Some(s) => s,
         None => sp.child.wait()?,
     };
-    Ok(Outcome { status })
+    Ok(Relayed { status })
 }
 
-fn register(poll: &Poll, end: &mut End, token: Token, interest: Interest) {
+fn register(poll: &Poll, end: &mut Endpoint, token: Token, interest: Interest) {
     match poll.registry().register(&mut SourceFd(&end.fd), token, interest) {
         Ok(()) => {}
         // EPERM: a regular file or /dev/null, which never blocks: always ready.
@@ -382,7 +390,7 @@ fn source_name(s: Stream) -> &'static str {
 fn src_ended(f: &mut Flow, poll: &Poll, tracer: &mut Tracer) {
     f.src_eof = true;
     tracer.closed(f.stream);
-    close_end(&mut f.src, poll);
+    close_endpoint(&mut f.src, poll);
 }
 
 /// The destination will never take more bytes: drop what is buffered and stop
@@ -403,10 +411,10 @@ fn dst_failed(f: &mut Flow, poll: &Poll, tracer: &mut Tracer, e: io::Error) {
     f.dst_done = true;
     f.start = 0;
     f.end = 0;
-    close_end(&mut f.dst, poll);
+    close_endpoint(&mut f.dst, poll);
     if !f.src_eof {
         f.src_eof = true;
-        close_end(&mut f.src, poll);
+        close_endpoint(&mut f.src, poll);
     }
 }
 
@@ -423,21 +431,21 @@ fn close_dst(f: &mut Flow, poll: &Poll) {
             // it, and shutdown() alone does, without touching our stdin.
             libc::S_IFSOCK => {
                 unsafe { libc::shutdown(1, libc::SHUT_WR) };
-                forget_end(&mut f.dst, poll);
+                forget_endpoint(&mut f.dst, poll);
                 return;
             }
             libc::S_IFIFO => {}
             // A tty or a file has no EOF to pass on; keep it as it is.
             _ => {
-                forget_end(&mut f.dst, poll);
+                forget_endpoint(&mut f.dst, poll);
                 return;
             }
         }
     }
-    close_end(&mut f.dst, poll);
+    close_endpoint(&mut f.dst, poll);
 }
 
-fn close_end(end: &mut End, poll: &Poll) {
+fn close_endpoint(end: &mut Endpoint, poll: &Poll) {
     if !end.open {
         return;
     }
@@ -458,7 +466,7 @@ fn close_end(end: &mut End, poll: &Poll) {
 }
 
 /// Stops watching one of our std fds without closing it.
-fn forget_end(end: &mut End, poll: &Poll) {
+fn forget_endpoint(end: &mut Endpoint, poll: &Poll) {
     if end.open && end.pollable {
         let _ = poll.registry().deregister(&mut SourceFd(&end.fd));
     }

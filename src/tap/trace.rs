@@ -2,7 +2,7 @@
 //!
 //! The relay reports reads, EOFs and notes; the tracer frames them (per read,
 //! or per protocol message through the decoder) and hands events to a
-//! [`Sink`]. A failing sink is dropped with one warning: tracing problems
+//! [`EventWriter`]. A failing writer is dropped with one warning: tracing problems
 //! never reach the transfer. Memory is bounded: a frame keeps at most
 //! [`MAX_SHOWN`] bytes (a file's head, or the start of an over-long line).
 
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::config::{DataMode, Framing};
 use crate::protocol::scp::decode::Event as DecEvent;
 use crate::protocol::scp::{self, Decoder, Dir};
-use crate::transcript::{Bytes, Entry, Event, Kind, Sink, Stream, annotate};
+use crate::transcript::{Bytes, Entry, Event, EventWriter, Kind, Stream, annotate};
 use crate::warn::warn;
 
 /// How often buffered transcript lines are written out while a transfer runs.
@@ -37,7 +37,7 @@ struct Cap {
 
 /// A message being assembled in one direction.
 #[derive(Default)]
-struct Pending {
+struct PartialFrame {
     shown: Vec<u8>,
     /// Bytes of this frame so far (shown or not).
     len: u64,
@@ -49,13 +49,13 @@ struct Pending {
 
 /// See the module docs.
 pub struct Tracer {
-    sink: Option<Box<dyn Sink>>,
+    writer: Option<Box<dyn EventWriter>>,
     /// Where the transcript goes, for the warning if writing fails.
     label: String,
     start: Instant,
     data_mode: DataMode,
     decoder: Option<Decoder>,
-    pending: [Pending; 2],
+    partial: [PartialFrame; 2],
     /// stderr, framed per line when decoding.
     err_line: Vec<u8>,
     err_len: u64,
@@ -81,10 +81,10 @@ fn stream_of(dir: Dir) -> Stream {
 }
 
 impl Tracer {
-    /// A tracer writing to `sink`; `scp` is the traced scp's options when the
+    /// A tracer writing to `writer`; `scp` is the traced scp's options when the
     /// program is a legacy scp server, which enables message framing.
     pub fn new(
-        sink: Option<Box<dyn Sink>>,
+        writer: Option<Box<dyn EventWriter>>,
         label: String,
         framing: Framing,
         data_mode: DataMode,
@@ -96,12 +96,12 @@ impl Tracer {
             Framing::Raw => None,
         };
         Tracer {
-            sink,
+            writer,
             label,
             start: now,
             data_mode,
             decoder,
-            pending: Default::default(),
+            partial: Default::default(),
             err_line: Vec::new(),
             err_len: 0,
             events: Vec::new(),
@@ -117,7 +117,7 @@ impl Tracer {
     }
 
     fn emit(&mut self, entry: Entry) {
-        if self.sink.is_none() {
+        if self.writer.is_none() {
             return;
         }
         if let Some(cap) = self.cap.as_mut() {
@@ -156,12 +156,14 @@ impl Tracer {
     }
 
     fn write_entry(&mut self, entry: Entry) {
-        let Some(sink) = self.sink.as_mut() else { return };
+        let Some(writer) = self.writer.as_mut() else {
+            return;
+        };
         let ev = Event {
             t: self.start.elapsed().as_secs_f64(),
             entry,
         };
-        if let Err(e) = sink.event(&ev) {
+        if let Err(e) = writer.event(&ev) {
             self.fail(e);
         } else {
             self.dirty = true;
@@ -190,13 +192,13 @@ impl Tracer {
     }
 
     fn fail(&mut self, e: std::io::Error) {
-        if let Some(mut sink) = self.sink.take() {
+        if let Some(mut writer) = self.writer.take() {
             // Say so in the transcript if it can still take a line (it rarely can).
             let ev = Event {
                 t: self.start.elapsed().as_secs_f64(),
                 entry: Entry::Problem(format!("transcript truncated: writing it failed: {e}")),
             };
-            let _ = sink.event(&ev).and_then(|()| sink.flush());
+            let _ = writer.event(&ev).and_then(|()| writer.flush());
             warn(&format!(
                 "cannot write transcript {}: {e}; the transfer goes on untraced",
                 self.label
@@ -300,7 +302,7 @@ impl Tracer {
                         self.take(dir, data, pos, at);
                         pos = at.max(pos);
                     }
-                    let p = &mut self.pending[d as usize];
+                    let p = &mut self.partial[d as usize];
                     p.data = true;
                     p.data_written = 0;
                 }
@@ -314,18 +316,18 @@ impl Tracer {
         }
     }
 
-    /// Adds bytes `from..to` of the current input to the pending frame.
+    /// Adds bytes `from..to` of the current input to the partial frame.
     fn take(&mut self, dir: Dir, data: Option<&[u8]>, mut from: usize, to: usize) {
         while from < to {
-            let full = self.pending[dir as usize].data && self.data_mode == DataMode::Full;
-            if full && self.pending[dir as usize].shown.len() >= MAX_SHOWN {
+            let full = self.partial[dir as usize].data && self.data_mode == DataMode::Full;
+            if full && self.partial[dir as usize].shown.len() >= MAX_SHOWN {
                 // --data full: a long file becomes several lines, each at most
                 // MAX_SHOWN bytes, so memory stays bounded. A part is written
                 // only once more bytes follow, so the last line is never empty.
                 self.emit_data_part(dir);
             }
             let limit = self.shown_limit(dir);
-            let p = &mut self.pending[dir as usize];
+            let p = &mut self.partial[dir as usize];
             let room = limit.saturating_sub(p.shown.len());
             // In full mode take only what fits this line; the loop does the rest.
             let n = if full && data.is_some() {
@@ -343,7 +345,7 @@ impl Tracer {
     }
 
     fn shown_limit(&self, dir: Dir) -> usize {
-        let p = &self.pending[dir as usize];
+        let p = &self.partial[dir as usize];
         if !p.data {
             return MAX_SHOWN;
         }
@@ -355,7 +357,7 @@ impl Tracer {
     }
 
     fn emit_data_part(&mut self, dir: Dir) {
-        let p = &mut self.pending[dir as usize];
+        let p = &mut self.partial[dir as usize];
         let bytes = std::mem::take(&mut p.shown);
         let len = std::mem::take(&mut p.len);
         p.data_written += len;
@@ -370,7 +372,7 @@ impl Tracer {
     }
 
     fn finish_frame(&mut self, dir: Dir, msg: &scp::Msg) {
-        let p = std::mem::take(&mut self.pending[dir as usize]);
+        let p = std::mem::take(&mut self.partial[dir as usize]);
         let mut note = annotate::note(msg);
         let shown = p.shown.len() as u64;
         if p.len > shown {
@@ -433,10 +435,10 @@ impl Tracer {
         let (Some(dir), Some(d)) = (dir_of(stream), self.decoder.as_ref()) else {
             return 0;
         };
-        if self.sink.is_none() {
+        if self.writer.is_none() {
             return 0;
         }
-        let p = &self.pending[dir as usize];
+        let p = &self.partial[dir as usize];
         if !p.data || p.shown.len() < self.shown_limit(dir) || self.data_mode == DataMode::Full {
             return 0;
         }
@@ -457,7 +459,7 @@ impl Tracer {
 
     /// Whether buffered lines are waiting for [`Tracer::flush`].
     pub fn wants_flush(&self) -> bool {
-        self.dirty && self.sink.is_some()
+        self.dirty && self.writer.is_some()
     }
 
     /// Writes buffered lines out if the last flush is long enough ago.
@@ -470,8 +472,8 @@ impl Tracer {
     pub fn flush(&mut self) {
         self.last_flush = Instant::now();
         self.dirty = false;
-        if let Some(sink) = self.sink.as_mut()
-            && let Err(e) = sink.flush()
+        if let Some(writer) = self.writer.as_mut()
+            && let Err(e) = writer.flush()
         {
             self.fail(e);
         }

@@ -78,7 +78,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
 
 use super::parse::{Parsed, is_header_key, violation_name};
-use super::{Bytes, Entry, Event, Kind, Sink, Stream};
+use super::{Bytes, Entry, Event, EventWriter, Kind, Stream};
 use crate::escape::{escape_into, unescape};
 
 /// Writes events as JSON Lines to any `io::Write`.
@@ -114,7 +114,7 @@ impl<W: Write> JsonlWriter<W> {
     }
 }
 
-impl<W: Write> Sink for JsonlWriter<W> {
+impl<W: Write> EventWriter for JsonlWriter<W> {
     fn event(&mut self, ev: &Event) -> io::Result<()> {
         self.write_event(ev, self.times)
     }

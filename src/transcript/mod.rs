@@ -1,7 +1,7 @@
 //! What a transcript is made of, independent of how it is written.
 //!
 //! The relay and the tracer produce [`Event`]s; a writer per format (text,
-//! JSON Lines) consumes them through [`Sink`]. Nothing here does I/O itself.
+//! JSON Lines) consumes them through [`EventWriter`]. Nothing here does I/O itself.
 
 pub mod annotate;
 pub mod jsonl;
@@ -124,13 +124,14 @@ pub struct Event {
     pub entry: Entry,
 }
 
-/// Where events go: a transcript writer, or a test's vector.
-pub trait Sink {
+/// What consumes events: a transcript writer (text, JSON Lines, styled), or a
+/// test's vector. (Not the protocol's sink, `Role::Sink`.)
+pub trait EventWriter {
     fn event(&mut self, ev: &Event) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()>;
 }
 
-impl Sink for Vec<Event> {
+impl EventWriter for Vec<Event> {
     fn event(&mut self, ev: &Event) -> io::Result<()> {
         self.push(ev.clone());
         Ok(())

@@ -11,7 +11,7 @@ use owo_colors::Style;
 
 use super::read::clean;
 use super::text::{Paint, Part, render_with};
-use super::{Event, Sink, Stream};
+use super::{Event, EventWriter, Stream};
 use crate::escape::escape_into;
 use crate::style::Styles;
 
@@ -131,7 +131,7 @@ impl<W: std::io::Write> StyledWriter<W> {
     }
 }
 
-impl<W: std::io::Write> Sink for StyledWriter<W> {
+impl<W: std::io::Write> EventWriter for StyledWriter<W> {
     fn event(&mut self, ev: &Event) -> std::io::Result<()> {
         self.line.clear();
         render_styled(

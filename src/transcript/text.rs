@@ -6,7 +6,7 @@ use std::fmt;
 use std::io::{self, Write};
 
 use super::parse::violation_name;
-use super::{Entry, Event, Sink, Stream};
+use super::{Entry, Event, EventWriter, Stream};
 use crate::escape::escape_into;
 
 /// Writes events as text lines to any `io::Write`.
@@ -151,7 +151,7 @@ pub(super) fn render_with(ev: &Event, timestamps: bool, p: &mut impl Paint, line
     line.push(b'\n');
 }
 
-impl<W: Write> Sink for TextWriter<W> {
+impl<W: Write> EventWriter for TextWriter<W> {
     fn event(&mut self, ev: &Event) -> io::Result<()> {
         render(ev, self.timestamps, &mut self.line);
         self.out.write_all(&self.line)
