@@ -20,6 +20,8 @@ pub mod protocol;
 // Leaves: used by every layer, using only each other.
 pub mod config;
 pub mod escape;
+pub mod fdio;
+pub mod paths;
 pub mod shell;
 pub mod style;
 pub mod utc;

@@ -1,7 +1,6 @@
 //! POSIX shell words: quoting an argv so an invocation line can be pasted into
-//! a shell, and splitting such a line back into words. Used by the tracer
-//! (invocation lines), by the readers of those lines (check, replay, record)
-//! and by install (the forced command).
+//! a shell, and the one lexer that splits a line back into words: invocation
+//! lines (check, replay, record) and sshd's `SSH_ORIGINAL_COMMAND` (forced).
 
 /// Quotes one argument for a POSIX shell so the invocation line can be pasted.
 pub fn shell_quote(arg: &[u8]) -> String {
@@ -43,18 +42,44 @@ pub fn shell_join<A: AsRef<[u8]>>(argv: &[A]) -> String {
 /// [`shell_join`]: blanks separate words;
 /// `'…'`, `"…"` (with `\"`, `\\`, `\$`, `` \` `` escapes), bash's `$'…'`
 /// (with `\\`, `\'`, `\n`, `\t`, `\r`, `\0`, `\xHH`) and a backslash outside
-/// quotes quote. `None` for an unterminated quote.
+/// quotes quote. `None` for an unterminated quote. Operators are not
+/// recognised (they stay in the words): [`simple_words`] does that.
 pub fn shell_split(s: &[u8]) -> Option<Vec<Vec<u8>>> {
+    lex(s).map(|l| l.words)
+}
+
+/// Splits `cmd` into words the way a POSIX shell would for a simple command
+/// (quoting as [`shell_split`]); `None` when it is not one: an operator
+/// (`;`, `&`, `|`, `<`, `>`, `(`, `)`), a command substitution (`` ` ``,
+/// `$(`), an unquoted newline, a trailing backslash, or unbalanced quotes.
+/// For recognising a command only: a shell still runs the original text.
+pub fn simple_words(cmd: &[u8]) -> Option<Vec<Vec<u8>>> {
+    lex(cmd).filter(|l| l.simple).map(|l| l.words)
+}
+
+/// What [`lex`] read from a command line.
+struct Lexed {
+    words: Vec<Vec<u8>>,
+    /// No operator, command substitution, unquoted newline or trailing
+    /// backslash: the line is one simple command.
+    simple: bool,
+}
+
+/// The one shell lexer: words as the shell would make them (no expansion),
+/// and whether the line is a simple command. `None` for an unterminated
+/// quote. A backslash-newline is a line continuation, outside quotes and
+/// inside `"…"`.
+fn lex(s: &[u8]) -> Option<Lexed> {
     let mut words = Vec::new();
     let mut cur: Option<Vec<u8>> = None;
+    let mut simple = true;
     let mut i = 0;
     while i < s.len() {
         let c = s[i];
         match c {
             b' ' | b'\t' | b'\n' => {
-                if let Some(w) = cur.take() {
-                    words.push(w);
-                }
+                simple &= c != b'\n';
+                words.extend(cur.take());
                 i += 1;
             }
             b'\'' => {
@@ -73,7 +98,10 @@ pub fn shell_split(s: &[u8]) -> Option<Vec<Vec<u8>>> {
                             w.push(s[i + 1]);
                             i += 2;
                         }
+                        b'\\' if s.get(i + 1) == Some(&b'\n') => i += 2,
                         b => {
+                            let substitution = b == b'`' || (b == b'$' && s.get(i + 1) == Some(&b'('));
+                            simple &= !substitution;
                             w.push(b);
                             i += 1;
                         }
@@ -112,27 +140,29 @@ pub fn shell_split(s: &[u8]) -> Option<Vec<Vec<u8>>> {
                 }
                 i += 1;
             }
-            b'\\' => {
-                let w = cur.get_or_insert_with(Vec::new);
-                if let Some(&n) = s.get(i + 1) {
-                    if n != b'\n' {
-                        w.push(n);
-                    }
+            b'\\' => match s.get(i + 1) {
+                Some(b'\n') => i += 2,
+                Some(&n) => {
+                    cur.get_or_insert_with(Vec::new).push(n);
                     i += 2;
-                } else {
+                }
+                None => {
+                    simple = false;
+                    cur.get_or_insert_with(Vec::new);
                     i += 1;
                 }
-            }
+            },
             _ => {
+                let operator = b";&|<>()`".contains(&c);
+                let substitution = c == b'$' && s.get(i + 1) == Some(&b'(');
+                simple &= !operator && !substitution;
                 cur.get_or_insert_with(Vec::new).push(c);
                 i += 1;
             }
         }
     }
-    if let Some(w) = cur {
-        words.push(w);
-    }
-    Some(words)
+    words.extend(cur);
+    Some(Lexed { words, simple })
 }
 
 #[cfg(test)]
@@ -181,5 +211,20 @@ mod tests {
             ]
         );
         assert!(shell_split(b"scp 'a").is_none());
+    }
+
+    #[test]
+    fn one_lexer_two_views() {
+        let w = |v: &[&str]| v.iter().map(|x| x.as_bytes().to_vec()).collect::<Vec<_>>();
+        // shell_split keeps operators in the words; simple_words refuses them.
+        assert_eq!(shell_split(b"a;b c").unwrap(), w(&["a;b", "c"]));
+        assert_eq!(simple_words(b"a;b c"), None);
+        // Both read bash's $'...' and a backslash-newline continuation.
+        assert_eq!(simple_words(b"scp $'-t' x").unwrap(), w(&["scp", "-t", "x"]));
+        assert_eq!(shell_split(b"scp -t a\\\nb").unwrap(), w(&["scp", "-t", "ab"]));
+        assert_eq!(
+            simple_words(b"scp -t \"a\\\nb\"").unwrap(),
+            w(&["scp", "-t", "ab"])
+        );
     }
 }

@@ -24,7 +24,9 @@ use scptrace::tap::trace::Tracer;
 use scptrace::transcript::parse::Parser;
 use scptrace::transcript::{Entry, Stream, jsonl, text};
 
-/// The transcript in memory, counting bytes as the size cap expects.
+/// The transcript in memory, counting bytes as the size cap expects (the
+/// same as tests/it/harden.rs's tracer_roundtrip, another crate: keep the two
+/// in step).
 struct Buf(Rc<RefCell<Vec<u8>>>, Rc<Cell<u64>>);
 
 impl Write for Buf {

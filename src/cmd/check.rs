@@ -10,7 +10,6 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::cli::CheckArgs;
-use crate::config::{Flags, Settings};
 use crate::style::Styles;
 use crate::transcript::annotate::violation_text;
 use crate::transcript::read::{clean, display_name};
@@ -127,11 +126,7 @@ pub fn report(path: &Path, v: &Verdict, st: &Styles) -> (Vec<String>, Status) {
 }
 
 pub fn run(args: CheckArgs) -> Result<i32> {
-    let settings = Settings::load(Flags {
-        color: args.color,
-        ..Flags::default()
-    });
-    let st = Styles::for_stdout(settings.color.value);
+    let st = super::stdout_styles(args.color);
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let mut status = Status::Clean;

@@ -84,6 +84,8 @@ impl TraceOpts {
     }
 }
 
+// (RunArgs and RecordArgs both end in a trailing command; its help and
+// value name differ, so each declares its own.)
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]

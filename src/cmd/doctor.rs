@@ -3,6 +3,7 @@
 //! `ssh HOST scptrace doctor` therefore shows what a remote non-interactive
 //! session sees: its PATH, its user, its config.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -13,7 +14,8 @@ use super::cli::{DoctorArgs, DoctorFormat};
 use crate::config::{self, Flags, Origin, Settings};
 use crate::deploy::sshd_path::{self, SessionPath};
 use crate::deploy::state::State;
-use crate::deploy::{Scope, is_executable_file, same_file, this_exe, user_name};
+use crate::deploy::{Scope, this_exe};
+use crate::paths::{all_on_path, is_executable_file, same_file, user_name};
 use crate::tap::logdir::LogDir;
 use crate::tap::standin;
 use crate::utc::Utc;
@@ -199,9 +201,7 @@ fn gather() -> Report {
     let exe = this_exe().ok();
     let settings = Settings::load(Flags::default());
     let path = std::env::var("PATH").unwrap_or_default();
-    let scp_on_path: Vec<ScpOnPath> = std::env::split_paths(std::ffi::OsStr::new(&path))
-        .map(|d| d.join("scp"))
-        .filter(|p| is_executable_file(p))
+    let scp_on_path: Vec<ScpOnPath> = all_on_path(OsStr::new("scp"), Some(OsStr::new(&path)))
         .fold(Vec::<PathBuf>::new(), |mut seen, p| {
             // /bin/scp after /usr/bin/scp on a merged /usr is the same file: once is enough.
             if !seen.iter().any(|q| same_file(q, &p)) {

@@ -26,6 +26,7 @@ use anyhow::{Result, anyhow};
 use super::cli::ForcedArgs;
 use crate::config::Settings;
 use crate::protocol::scp;
+use crate::shell::simple_words;
 use crate::tap::session::{self, Output, Target};
 
 /// What the original command is.
@@ -39,59 +40,6 @@ enum Request {
     InternalSftp(Vec<OsString>),
     /// Anything else.
     Other,
-}
-
-/// Splits `cmd` into words the way a POSIX shell would for a simple command
-/// (quotes, backslashes); `None` when it is not one: an operator, a command
-/// substitution, a newline, or unbalanced quotes. Only used to recognise scp:
-/// the shell still runs the original text.
-fn simple_words(cmd: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let mut words = Vec::new();
-    let mut word: Option<Vec<u8>> = None;
-    let mut i = 0;
-    while i < cmd.len() {
-        let c = cmd[i];
-        match c {
-            b' ' | b'\t' => {
-                if let Some(w) = word.take() {
-                    words.push(w);
-                }
-            }
-            b'\n' | b';' | b'&' | b'|' | b'<' | b'>' | b'(' | b')' | b'`' => return None,
-            b'$' if cmd.get(i + 1) == Some(&b'(') => return None,
-            b'\\' => {
-                i += 1;
-                word.get_or_insert_with(Vec::new).push(*cmd.get(i)?);
-            }
-            b'\'' => {
-                let end = cmd[i + 1..].iter().position(|&b| b == b'\'')? + i + 1;
-                word.get_or_insert_with(Vec::new)
-                    .extend_from_slice(&cmd[i + 1..end]);
-                i = end;
-            }
-            b'"' => {
-                let w = word.get_or_insert_with(Vec::new);
-                i += 1;
-                loop {
-                    match *cmd.get(i)? {
-                        b'"' => break,
-                        b'`' => return None,
-                        b'$' if cmd.get(i + 1) == Some(&b'(') => return None,
-                        b'\\' if matches!(cmd.get(i + 1), Some(b'"' | b'\\' | b'$' | b'`' | b'\n')) => {
-                            i += 1;
-                            w.push(cmd[i]);
-                        }
-                        b => w.push(b),
-                    }
-                    i += 1;
-                }
-            }
-            _ => word.get_or_insert_with(Vec::new).push(c),
-        }
-        i += 1;
-    }
-    words.extend(word);
-    Some(words)
 }
 
 /// Whether `w` is a shell variable assignment (`NAME=value`).

@@ -17,11 +17,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use super::cli::{InstallArgs, ScopeArgs};
 use crate::config::{self, Flags, Settings};
 use crate::deploy::state::{State, Step};
-use crate::deploy::{
-    Scope, conffile, is_executable_file, keys, now, same_file, sshd_path, this_exe, user_name, writable,
-    write_atomic,
-};
+use crate::deploy::{Scope, conffile, keys, now, sshd_path, this_exe, writable, write_atomic};
 use crate::escape;
+use crate::paths::{all_on_path, is_executable_file, same_file, user_name};
 use crate::shell::shell_quote;
 use crate::tap::standin;
 use crate::utc::Utc;
@@ -111,10 +109,7 @@ fn default_dir(session: &sshd_path::SessionPath, real: &Path) -> Result<PathBuf>
 /// How to name this binary in a command run over ssh: its bare name when the
 /// session PATH finds it, else its absolute path.
 fn invocation_name(exe: &Path, session_path: &str) -> String {
-    let found = path_dirs(session_path)
-        .iter()
-        .map(|d| d.join("scptrace"))
-        .find(|p| is_executable_file(p));
+    let found = all_on_path(OsStr::new("scptrace"), Some(OsStr::new(session_path))).next();
     match found {
         Some(p) if same_file(&p, exe) => "scptrace".into(),
         _ => shell_quote(exe.as_os_str().as_bytes()),

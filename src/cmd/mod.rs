@@ -13,3 +13,16 @@ pub mod replay;
 pub mod run;
 pub mod show;
 pub mod uninstall;
+
+use crate::config::{ColorWhen, Flags, Settings};
+use crate::style::Styles;
+
+/// The styles for a command's output on stdout (`show`, `check`): `--color`
+/// if given, else the environment and config files, else `auto`.
+pub fn stdout_styles(color: Option<ColorWhen>) -> Styles {
+    let settings = Settings::load(Flags {
+        color,
+        ..Flags::default()
+    });
+    Styles::for_stdout(settings.color.value)
+}

@@ -11,16 +11,16 @@
 //! number there, and runs the real ssh traced: `I:` is what the local client
 //! sends to the remote scp, `O:` what comes back, `E:` ssh's stderr.
 //!
-//! The rendezvous directory holds `plan` (written once by the recorder) and
-//! `leg-N` (created exclusively by the N-th leg, holding its transcript's
-//! path). Its values are escaped like transcript bytes, so any path survives.
+//! The rendezvous directory holds `plan` (TOML, written once by the recorder)
+//! and `leg-N` (created exclusively by the N-th leg, holding its transcript's
+//! path). Paths in both are escaped like transcript bytes, so any path survives.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -28,10 +28,12 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use anyhow::{Context, Result, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
 
 use super::cli::RecordArgs;
 use crate::config::{Flags, Settings};
 use crate::escape::{escape, unescape};
+use crate::paths::{find_on_path, is_executable_file, is_self};
 use crate::protocol::scp;
 use crate::tap::child;
 use crate::tap::logdir::LogDir;
@@ -44,30 +46,31 @@ use crate::utc::Utc;
 pub const AS_SSH_ENV: &str = "SCPTRACE_AS_SSH";
 
 /// Where each leg writes its transcript.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum PlanOutput {
     /// `-o -`: live on stderr.
     Stderr,
     /// Default: a new file per connection in the log directory.
     LogDir,
     /// `-o FILE`: FILE for the first connection, then FILE-2, FILE-3…
-    File(PathBuf),
+    File(#[serde(with = "escaped")] PathBuf),
 }
 
-/// What the recorder tells its legs.
-#[derive(Debug, Clone)]
+/// What the recorder tells its legs, as TOML in the rendezvous's `plan`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Plan {
     /// The real ssh program, resolved.
+    #[serde(with = "escaped")]
     ssh: PathBuf,
     /// What the real ssh sees as `argv[0]`: what scp would have passed.
+    #[serde(with = "escaped")]
     ssh_argv0: OsString,
     output: PlanOutput,
+    /// No flags given: no `[flags]` table.
+    #[serde(default, with = "plan_flags")]
     flags: Flags,
 }
-
-/// OpenSSH scp's options that take a value (its getopt string is
-/// `12346ABCTdfOpqRrstvD:F:J:M:P:S:c:i:l:o:X:`).
-const CLIENT_WITH_VALUE: &[u8] = b"DFJMPSXcilo";
 
 /// The client's arguments, read the way its getopt does (no permutation:
 /// options end at the first operand or `--`).
@@ -85,64 +88,44 @@ struct ClientArgs {
 
 fn scan_client_args(args: &[OsString]) -> ClientArgs {
     let mut out = ClientArgs::default();
-    let mut i = 0;
-    while i < args.len() {
-        let a = args[i].as_bytes();
-        if a == b"--" || a.len() < 2 || a[0] != b'-' {
-            break;
-        }
-        i += 1;
-        // Rebuild the word without any S option; keep everything else as given.
-        let mut kept = vec![b'-'];
-        let mut j = 1;
-        let mut value_next: Option<u8> = None;
-        while j < a.len() {
-            let c = a[j];
-            j += 1;
-            if CLIENT_WITH_VALUE.contains(&c) {
-                let inline = &a[j..];
-                if c == b'S' {
-                    if inline.is_empty() {
-                        value_next = Some(c);
-                    } else {
-                        out.ssh = Some(OsString::from_vec(inline.to_vec()));
-                    }
-                } else {
-                    kept.push(c);
-                    kept.extend_from_slice(inline);
-                    if inline.is_empty() {
-                        value_next = Some(c);
-                    }
-                }
-                break;
-            }
-            match c {
-                b'O' => out.legacy = true,
-                b's' => out.sftp = true,
-                _ => {}
-            }
-            kept.push(c);
-        }
+    let (opts, operands) = scp::getopt(args);
+    // Each option word is rebuilt without any S option (and its value);
+    // everything else is kept as given.
+    let mut kept = vec![b'-'];
+    let flush = |kept: &mut Vec<u8>, rest: &mut Vec<OsString>| {
         if kept.len() > 1 {
-            out.rest.push(OsString::from_vec(kept));
+            rest.push(OsString::from_vec(std::mem::replace(kept, vec![b'-'])));
         }
-        match value_next {
-            Some(b'S') => {
-                if let Some(v) = args.get(i) {
-                    out.ssh = Some(v.clone());
+    };
+    let mut word = None;
+    for o in &opts {
+        if word != Some(o.word) {
+            flush(&mut kept, &mut out.rest);
+            word = Some(o.word);
+        }
+        match o.letter {
+            b'S' => {
+                if let Some(v) = o.value {
+                    out.ssh = Some(OsString::from_vec(v.to_vec()));
                 }
-                i += 1;
+                continue;
             }
-            Some(_) => {
-                if let Some(v) = args.get(i) {
-                    out.rest.push(v.clone());
-                }
-                i += 1;
+            b'O' => out.legacy = true,
+            b's' => out.sftp = true,
+            _ => {}
+        }
+        kept.push(o.letter);
+        match (o.value, o.value_next) {
+            (Some(v), false) => kept.extend_from_slice(v),
+            (Some(v), true) => {
+                flush(&mut kept, &mut out.rest);
+                out.rest.push(OsString::from_vec(v.to_vec()));
             }
-            None => {}
+            (None, _) => {}
         }
     }
-    out.rest.extend(args[i.min(args.len())..].iter().cloned());
+    flush(&mut kept, &mut out.rest);
+    out.rest.extend(args[operands..].iter().cloned());
     out
 }
 
@@ -169,18 +152,6 @@ fn openssh_version(client: &Path) -> Option<(u32, u32)> {
     parse_openssh_version(&text)
 }
 
-fn is_executable_file(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
-}
-
-fn find_on_path(name: &OsStr) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join(name))
-        .find(|p| is_executable_file(p))
-}
-
 /// A program word as `execvp` resolves it: a name with a `/` is a path
 /// (made absolute here, since the leg that uses it may start elsewhere), a
 /// bare name is looked up on PATH.
@@ -196,13 +167,6 @@ fn resolve_program(word: &OsStr) -> Result<PathBuf> {
         });
     }
     find_on_path(word).with_context(|| format!("{}: not found on PATH", word.to_string_lossy()))
-}
-
-/// Whether `p` is this very executable (a stand-in installed as `scp`).
-fn is_self(p: &Path) -> bool {
-    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
-    let me = id(Path::new("/proc/self/exe"));
-    me.is_some() && id(p) == me
 }
 
 /// The ssh OpenSSH's scp runs without `-S`: `$bindir/ssh` of its own
@@ -348,80 +312,101 @@ impl Drop for Rendezvous {
 }
 
 impl Plan {
-    /// One `key value` line per field; values escaped like transcript bytes.
+    /// The plan as TOML; byte strings (paths, `argv[0]`) escaped like
+    /// transcript bytes, so any path survives.
     fn to_text(&self) -> String {
-        let mut lines = vec![
-            format!("ssh {}", escape(self.ssh.as_os_str().as_bytes())),
-            format!("ssh_argv0 {}", escape(self.ssh_argv0.as_bytes())),
-            match &self.output {
-                PlanOutput::Stderr => "output stderr".into(),
-                PlanOutput::LogDir => "output logdir".into(),
-                PlanOutput::File(p) => format!("output file {}", escape(p.as_os_str().as_bytes())),
-            },
-        ];
-        let f = &self.flags;
-        if let Some(d) = &f.log_dir {
-            lines.push(format!("log_dir {}", escape(d.as_os_str().as_bytes())));
-        }
-        if let Some(v) = f.framing {
-            lines.push(format!("framing {v}"));
-        }
-        if let Some(v) = f.data {
-            lines.push(format!("data {v}"));
-        }
-        if let Some(v) = f.format {
-            lines.push(format!("format {v}"));
-        }
-        if let Some(v) = f.timestamps {
-            lines.push(format!("timestamps {v}"));
-        }
-        if let Some(v) = f.color {
-            lines.push(format!("color {v}"));
-        }
-        lines.join("\n") + "\n"
+        // Strings, booleans and tables only: serialising cannot fail.
+        toml::to_string(self).expect("a plan is plain TOML")
     }
 
+    /// Reads a plan back; keys a newer recorder added are ignored.
     fn from_text(text: &str) -> Result<Plan> {
-        let path = |v: &str| -> Result<PathBuf> {
-            let b = unescape(v.as_bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
-            Ok(PathBuf::from(OsString::from_vec(b)))
-        };
-        fn choice<T: std::str::FromStr<Err = String>>(v: &str) -> Result<T> {
-            v.parse().map_err(|e: String| anyhow::anyhow!(e))
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("bad plan: {}", e.message()))
+    }
+}
+
+/// Serde for byte strings (`PathBuf`, `OsString`) as escaped text.
+mod escaped {
+    use std::ffi::{OsStr, OsString};
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use crate::escape::{escape, unescape};
+
+    pub fn serialize<T: AsRef<OsStr>, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&escape(v.as_ref().as_bytes()))
+    }
+
+    pub fn deserialize<'de, T: From<OsString>, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = unescape(text.as_bytes()).map_err(D::Error::custom)?;
+        Ok(T::from(OsString::from_vec(bytes)))
+    }
+}
+
+/// Serde for the [`Flags`] a leg needs: the ones `TraceOpts` sets.
+mod plan_flags {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::PathBuf;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+
+    use crate::config::Flags;
+    use crate::escape::{escape, unescape};
+
+    #[derive(Default, Serialize, Deserialize)]
+    #[serde(default)]
+    struct PlanFlags {
+        /// Escaped like transcript bytes.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        log_dir: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        framing: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        format: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        timestamps: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        color: Option<String>,
+    }
+
+    pub fn serialize<S: Serializer>(f: &Flags, s: S) -> Result<S::Ok, S::Error> {
+        PlanFlags {
+            log_dir: f.log_dir.as_ref().map(|d| escape(d.as_os_str().as_bytes())),
+            framing: f.framing.map(|v| v.to_string()),
+            data: f.data.map(|v| v.to_string()),
+            format: f.format.map(|v| v.to_string()),
+            timestamps: f.timestamps,
+            color: f.color.map(|v| v.to_string()),
         }
-        let (mut ssh, mut ssh_argv0, mut output) = (None, None, None);
-        let mut flags = Flags::default();
-        for line in text.lines() {
-            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
-            match key {
-                "ssh" => ssh = Some(path(value)?),
-                "ssh_argv0" => ssh_argv0 = Some(path(value)?.into_os_string()),
-                "output" => {
-                    output = Some(match value.split_once(' ') {
-                        Some(("file", p)) => PlanOutput::File(path(p)?),
-                        _ if value == "stderr" => PlanOutput::Stderr,
-                        _ if value == "logdir" => PlanOutput::LogDir,
-                        _ => bail!("bad output line: {line}"),
-                    })
-                }
-                "log_dir" => flags.log_dir = Some(path(value)?),
-                "framing" => flags.framing = Some(choice(value)?),
-                "data" => flags.data = Some(choice(value)?),
-                "format" => flags.format = Some(choice(value)?),
-                "timestamps" => flags.timestamps = Some(value == "true"),
-                "color" => flags.color = Some(choice(value)?),
-                _ => {} // a newer recorder's key: ignore
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Flags, D::Error> {
+        fn choice<T: std::str::FromStr<Err = String>, E: Error>(v: Option<String>) -> Result<Option<T>, E> {
+            v.map(|v| v.parse().map_err(E::custom)).transpose()
+        }
+        let p = PlanFlags::deserialize(d)?;
+        let log_dir = match p.log_dir {
+            Some(t) => {
+                let b = unescape(t.as_bytes()).map_err(D::Error::custom)?;
+                Some(PathBuf::from(OsString::from_vec(b)))
             }
-        }
-        match (ssh, ssh_argv0, output) {
-            (Some(ssh), Some(ssh_argv0), Some(output)) => Ok(Plan {
-                ssh,
-                ssh_argv0,
-                output,
-                flags,
-            }),
-            _ => bail!("incomplete plan"),
-        }
+            None => None,
+        };
+        Ok(Flags {
+            log_dir,
+            framing: choice(p.framing)?,
+            data: choice(p.data)?,
+            format: choice(p.format)?,
+            timestamps: p.timestamps,
+            color: choice(p.color)?,
+            ..Flags::default()
+        })
     }
 }
 

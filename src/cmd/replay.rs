@@ -25,15 +25,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, ExitStatus};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 use super::cli::ReplayArgs;
 use crate::config::{Flags, Settings};
+use crate::fdio;
+use crate::paths;
 use crate::protocol::scp::Msg;
 use crate::shell::{shell_join, shell_split};
 use crate::tap::child;
-use crate::transcript::parse::Parser;
-use crate::transcript::{Bytes, Decoded, Entry, Event, Kind, Stream, jsonl, text};
+use crate::transcript::read::{ReadError, read_transcript_numbered};
+use crate::transcript::{Bytes, Decoded, Entry, Event, Kind, Stream, text};
 
 /// Exit status when the replay could not be run at all.
 const CANNOT_RUN: i32 = 2;
@@ -62,29 +64,17 @@ struct Recording {
 }
 
 fn load(path: &Path) -> Result<Recording> {
-    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let jsonl = data.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     let mut lines = Vec::new();
-    let mut parser = Parser::new();
-    let body = data.strip_suffix(b"\n").unwrap_or(&data);
-    for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
-        let no = i as u64 + 1;
-        let parsed = if jsonl {
-            if raw.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            jsonl::parse_line(raw).map_err(|reason| anyhow::anyhow!("line {no}: {reason}"))?
-        } else {
-            match parser.next_line(raw)? {
-                Some(p) => p,
-                None => continue,
-            }
-        };
-        lines.push(Line {
-            no,
-            event: parsed.event,
-        });
-    }
+    read_transcript_numbered(path, |no, p| {
+        lines.push(Line { no, event: p.event });
+        Ok(())
+    })
+    .map_err(|e| match e {
+        ReadError::Io(e) => anyhow!("cannot read {}: {e}", path.display()),
+        // `line N: reason`
+        ReadError::Parse(e) => anyhow!("{e}"),
+        ReadError::Output(e) => anyhow!(e),
+    })?;
     let name = path.display().to_string();
     if !lines.iter().any(|l| matches!(l.event.entry, Entry::Bytes(_))) {
         bail!("{name}: the transcript holds no I: or O: bytes to replay");
@@ -152,12 +142,7 @@ fn find_program(word: &OsStr) -> Result<PathBuf> {
     if word == "scp" {
         return Ok(crate::tap::standin::find_real_scp(&Settings::load(Flags::default()))?.path);
     }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join(word))
-        .find(|p| p.is_file())
-        .with_context(|| format!("{}: not found on PATH", word.to_string_lossy()))
+    paths::find_on_path(word).with_context(|| format!("{}: not found on PATH", word.to_string_lossy()))
 }
 
 fn command(rec: &Recording, args: &ReplayArgs) -> Result<Command> {
@@ -438,18 +423,6 @@ struct Live {
 /// Most stderr kept for the report.
 const KEEP_STDERR: usize = 16 * 1024;
 
-fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
-    use nix::fcntl::{FcntlArg, OFlag, fcntl};
-    let fd = fd.as_fd();
-    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(io::Error::from)?;
-    fcntl(
-        fd,
-        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
-    )
-    .map_err(io::Error::from)?;
-    Ok(())
-}
-
 /// Reads what is there from a non-blocking pipe into `f`; `false` at EOF or
 /// on an error (either way the pipe is done).
 fn read_ready(r: &mut impl Read, mut f: impl FnMut(&[u8])) -> bool {
@@ -469,9 +442,9 @@ impl Live {
     fn spawn(cmd: &Command, timeout: Duration) -> Result<Live> {
         let sp = child::spawn(&cmd.program, &cmd.argv0, &cmd.args)
             .with_context(|| format!("cannot run {}", cmd.program.display()))?;
-        set_nonblocking(&sp.stdin)?;
-        set_nonblocking(&sp.stdout)?;
-        set_nonblocking(&sp.stderr)?;
+        fdio::set_nonblocking(&sp.stdin)?;
+        fdio::set_nonblocking(&sp.stdout)?;
+        fdio::set_nonblocking(&sp.stderr)?;
         Ok(Live {
             child: sp.child,
             stdin: Some(sp.stdin),

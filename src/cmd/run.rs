@@ -7,6 +7,7 @@ use anyhow::Result;
 
 use super::cli::RunArgs;
 use crate::config::Settings;
+use crate::paths;
 use crate::protocol::scp;
 use crate::tap::session::{self, Output, Target};
 
@@ -39,10 +40,5 @@ fn resolve_program(program: &Path) -> PathBuf {
     if program.components().count() > 1 {
         return program.to_path_buf();
     }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| program.to_path_buf())
+    paths::find_on_path(program.as_os_str()).unwrap_or_else(|| program.to_path_buf())
 }

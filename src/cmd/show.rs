@@ -15,7 +15,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::cli::{OnOff, ShowArgs, StreamSel};
-use crate::config::{Flags, Format, Settings};
+use crate::config::Format;
 use crate::escape::escape;
 use crate::protocol::scp::{self, Dir, Msg};
 use crate::style::Styles;
@@ -36,11 +36,7 @@ impl StreamSel {
 }
 
 pub fn run(args: ShowArgs) -> Result<i32> {
-    let settings = Settings::load(Flags {
-        color: args.color,
-        ..Flags::default()
-    });
-    let styles = Styles::for_stdout(settings.color.value);
+    let styles = super::stdout_styles(args.color);
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut status = 0;
@@ -173,7 +169,7 @@ fn wanted(entry: &Entry, args: &ShowArgs) -> bool {
 
 /// What passed in one direction.
 #[derive(Debug, Default, Clone)]
-struct Flow {
+struct Traffic {
     files: u64,
     /// Sum of the sizes announced by `C` records.
     announced: u64,
@@ -187,7 +183,7 @@ struct Flow {
     errors: Vec<String>,
 }
 
-impl Flow {
+impl Traffic {
     fn msg(&mut self, m: &Msg) {
         match m {
             Msg::File { size, .. } => {
@@ -226,7 +222,7 @@ struct Summary {
     decoded_lines: u64,
     raw_lines: u64,
     /// Per direction (I, O), from annotations.
-    flows: [Flow; 2],
+    flows: [Traffic; 2],
     violations: BTreeMap<String, u64>,
     problems: Vec<String>,
     notes: Vec<String>,
@@ -234,7 +230,7 @@ struct Summary {
     last_t: Option<f64>,
     redecoder: Option<Redecoder>,
     /// Per direction, from re-decoding a transcript framed per read.
-    redecoded: [Flow; 2],
+    redecoded: [Traffic; 2],
     redecoded_violations: BTreeMap<String, u64>,
 }
 
@@ -344,7 +340,7 @@ impl Summary {
         (end + 1.0 >= start).then_some(((end - start).max(0.0), "header"))
     }
 
-    fn flows(&self) -> &[Flow; 2] {
+    fn flows(&self) -> &[Traffic; 2] {
         if self.redecoded() {
             &self.redecoded
         } else {
@@ -430,7 +426,7 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn flow_line(f: &Flow, bytes: u64, lines: u64, framing_known: bool) -> String {
+fn flow_line(f: &Traffic, bytes: u64, lines: u64, framing_known: bool) -> String {
     let mut parts = Vec::new();
     if framing_known {
         if f.files == 0 {
@@ -509,8 +505,11 @@ fn summary_text(path: &Path, s: &Summary, st: &Styles) -> String {
         &format!("{} B in {}", s.bytes[2], plural(s.lines[2], "line", "lines")),
     );
     for (label, pick) in [
-        ("warnings", (|f: &Flow| &f.warnings) as fn(&Flow) -> &Vec<String>),
-        ("errors", |f: &Flow| &f.errors),
+        (
+            "warnings",
+            (|f: &Traffic| &f.warnings) as fn(&Traffic) -> &Vec<String>,
+        ),
+        ("errors", |f: &Traffic| &f.errors),
     ] {
         let mut items = Vec::new();
         for (dir, f) in ["from the peer", "from scp"].iter().zip(flows.iter()) {

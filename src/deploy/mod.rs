@@ -79,30 +79,8 @@ pub fn this_exe() -> Result<PathBuf> {
     std::fs::canonicalize(&exe).with_context(|| format!("cannot resolve {}", exe.display()))
 }
 
-/// (device, inode), following symlinks.
-pub fn identity(path: &Path) -> Option<(u64, u64)> {
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
-
-pub fn same_file(a: &Path, b: &Path) -> bool {
-    identity(a).is_some() && identity(a) == identity(b)
-}
-
-pub fn is_executable_file(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
-}
-
 pub fn writable(dir: &Path) -> bool {
     nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok()
-}
-
-pub fn user_name() -> String {
-    let uid = nix::unistd::geteuid();
-    nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string())
 }
 
 pub fn now() -> String {

@@ -16,7 +16,10 @@
 //! The user's shell may still change it (Debian's bash reads `~/.bashrc` for
 //! ssh sessions): that part only a real session shows.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+
+use crate::paths;
 use std::process::{Command, Stdio};
 
 /// A PATH and where it came from.
@@ -32,11 +35,7 @@ const DEBIAN_ROOT: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 
 /// The sshd binary: on PATH, else the usual places.
 fn sshd_binary() -> Option<PathBuf> {
-    let from_path = std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join("sshd"))
-        .find(|p| p.is_file());
+    let from_path = paths::find_on_path(OsStr::new("sshd"));
     from_path.or_else(|| {
         ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/usr/bin/sshd"]
             .iter()

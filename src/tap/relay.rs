@@ -3,7 +3,7 @@
 //! (design §2). It formats nothing: what it sees goes to the [`Tracer`].
 
 use std::io;
-use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, RawFd};
 use std::process::ExitStatus;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use mio::{Events, Interest, Poll, Token};
 use nix::libc;
 use nix::sys::signal::{Signal, kill};
 
+use crate::fdio::{self, std_fd};
 use crate::tap::child::{self, SignalPipe, Spawned};
 use crate::tap::trace::Tracer;
 use crate::transcript::Stream;
@@ -25,7 +26,7 @@ const SIGNALS: Token = Token(100);
 const PIPE_SIZE: libc::c_int = 1 << 20;
 
 /// One side of a flow: a file descriptor and what we know of its readiness.
-struct End {
+struct Endpoint {
     fd: RawFd,
     /// Whether we own (and must close) the fd: the child's pipe ends.
     owned: bool,
@@ -36,9 +37,9 @@ struct End {
     open: bool,
 }
 
-impl End {
-    fn new(fd: RawFd, owned: bool) -> End {
-        End {
+impl Endpoint {
+    fn new(fd: RawFd, owned: bool) -> Endpoint {
+        Endpoint {
             fd,
             owned,
             pollable: true,
@@ -51,8 +52,8 @@ impl End {
 /// One direction: a source, a destination, and the bytes in between.
 struct Flow {
     stream: Stream,
-    src: End,
-    dst: End,
+    src: Endpoint,
+    dst: Endpoint,
     buf: Box<[u8]>,
     start: usize,
     end: usize,
@@ -65,7 +66,7 @@ struct Flow {
 }
 
 impl Flow {
-    fn new(stream: Stream, src: End, dst: End) -> Flow {
+    fn new(stream: Stream, src: Endpoint, dst: Endpoint) -> Flow {
         Flow {
             stream,
             src,
@@ -107,27 +108,6 @@ fn sys_write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     }
 }
 
-fn get_flags(fd: RawFd) -> Option<i32> {
-    let f = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    (f >= 0).then_some(f)
-}
-
-fn set_nonblocking(fd: RawFd) {
-    if let Some(f) = get_flags(fd) {
-        unsafe { libc::fcntl(fd, libc::F_SETFL, f | libc::O_NONBLOCK) };
-    }
-}
-
-/// The `S_IFMT` bits of what `fd` is (0 if fstat fails).
-fn fd_type(fd: RawFd) -> libc::mode_t {
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut st) } == 0 {
-        st.st_mode & libc::S_IFMT
-    } else {
-        0
-    }
-}
-
 /// Flags of fds 0–2 as found at start, or -1: put back before an fd is retired.
 static SAVED_FLAGS: [std::sync::atomic::AtomicI32; 3] = [
     std::sync::atomic::AtomicI32::new(-1),
@@ -142,7 +122,7 @@ fn retire_std_fd(fd: RawFd) {
     if let Some(saved) = SAVED_FLAGS.get(fd as usize) {
         let flags = saved.load(std::sync::atomic::Ordering::Relaxed);
         if flags >= 0 {
-            unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+            fdio::set_flags(std_fd(fd), flags);
         }
     }
     if let Ok(null) = std::fs::OpenOptions::new()
@@ -161,13 +141,13 @@ struct RestoreFlags(Vec<(RawFd, i32)>);
 impl Drop for RestoreFlags {
     fn drop(&mut self) {
         for &(fd, flags) in &self.0 {
-            unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+            fdio::set_flags(std_fd(fd), flags);
         }
     }
 }
 
 /// What the relay hands back: how the child ended.
-pub struct Outcome {
+pub struct Relayed {
     pub status: ExitStatus,
 }
 
@@ -180,33 +160,42 @@ pub fn relay(
     signals: &SignalPipe,
     tracer: &mut Tracer,
     splice: bool,
-) -> io::Result<Outcome> {
+) -> io::Result<Relayed> {
     let saved: Vec<(RawFd, i32)> = [0, 1, 2]
         .iter()
-        .filter_map(|&fd| get_flags(fd).map(|f| (fd, f)))
+        .filter_map(|&fd| fdio::get_flags(std_fd(fd)).map(|f| (fd, f)))
         .collect();
     for &(fd, flags) in &saved {
         SAVED_FLAGS[fd as usize].store(flags, std::sync::atomic::Ordering::Relaxed);
     }
     let _restore = RestoreFlags(saved);
+    // Failures are ignored here as before: a blocking fd only costs promptness.
     for fd in [0, 1, 2] {
-        set_nonblocking(fd);
+        let _ = fdio::set_nonblocking(std_fd(fd));
+    }
+    for fd in [sp.stdin.as_fd(), sp.stdout.as_fd(), sp.stderr.as_fd()] {
+        let _ = fdio::set_nonblocking(fd);
     }
     let child_in = sp.stdin.into_raw_fd();
     let child_out = sp.stdout.into_raw_fd();
     let child_err = sp.stderr.into_raw_fd();
-    for fd in [child_in, child_out, child_err] {
-        set_nonblocking(fd);
-    }
     // Bigger pipes to the child: fewer wake-ups per MiB on bulk data. Best
     // effort (the limit is /proc/sys/fs/pipe-max-size; failing is harmless).
     for fd in [child_in, child_out] {
         unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
     }
     let mut flows = [
-        Flow::new(Stream::In, End::new(0, false), End::new(child_in, true)),
-        Flow::new(Stream::Out, End::new(child_out, true), End::new(1, false)),
-        Flow::new(Stream::Err, End::new(child_err, true), End::new(2, false)),
+        Flow::new(Stream::In, Endpoint::new(0, false), Endpoint::new(child_in, true)),
+        Flow::new(
+            Stream::Out,
+            Endpoint::new(child_out, true),
+            Endpoint::new(1, false),
+        ),
+        Flow::new(
+            Stream::Err,
+            Endpoint::new(child_err, true),
+            Endpoint::new(2, false),
+        ),
     ];
     for f in flows.iter_mut() {
         f.splice = splice;
@@ -239,7 +228,7 @@ pub fn relay(
                 // "stderr closed" waits for stdout's end (or the exit): the
                 // transcript stays the same from run to run.
                 tracer.closed(Stream::Err);
-                close_end(&mut flows[2].src, &poll);
+                close_endpoint(&mut flows[2].src, &poll);
                 progress = true;
             }
             if !progress {
@@ -305,10 +294,10 @@ pub fn relay(
         Some(s) => s,
         None => sp.child.wait()?,
     };
-    Ok(Outcome { status })
+    Ok(Relayed { status })
 }
 
-fn register(poll: &Poll, end: &mut End, token: Token, interest: Interest) {
+fn register(poll: &Poll, end: &mut Endpoint, token: Token, interest: Interest) {
     match poll.registry().register(&mut SourceFd(&end.fd), token, interest) {
         Ok(()) => {}
         // EPERM: a regular file or /dev/null, which never blocks: always ready.
@@ -401,7 +390,7 @@ fn source_name(s: Stream) -> &'static str {
 fn src_ended(f: &mut Flow, poll: &Poll, tracer: &mut Tracer) {
     f.src_eof = true;
     tracer.closed(f.stream);
-    close_end(&mut f.src, poll);
+    close_endpoint(&mut f.src, poll);
 }
 
 /// The destination will never take more bytes: drop what is buffered and stop
@@ -422,10 +411,10 @@ fn dst_failed(f: &mut Flow, poll: &Poll, tracer: &mut Tracer, e: io::Error) {
     f.dst_done = true;
     f.start = 0;
     f.end = 0;
-    close_end(&mut f.dst, poll);
+    close_endpoint(&mut f.dst, poll);
     if !f.src_eof {
         f.src_eof = true;
-        close_end(&mut f.src, poll);
+        close_endpoint(&mut f.src, poll);
     }
 }
 
@@ -437,26 +426,26 @@ fn close_dst(f: &mut Flow, poll: &Poll) {
         return;
     }
     if f.dst.fd == 1 {
-        match fd_type(1) {
+        match fdio::fd_type(std_fd(1)) {
             // stdin and stdout may be one socket: close() alone would not end
             // it, and shutdown() alone does, without touching our stdin.
             libc::S_IFSOCK => {
                 unsafe { libc::shutdown(1, libc::SHUT_WR) };
-                forget_end(&mut f.dst, poll);
+                forget_endpoint(&mut f.dst, poll);
                 return;
             }
             libc::S_IFIFO => {}
             // A tty or a file has no EOF to pass on; keep it as it is.
             _ => {
-                forget_end(&mut f.dst, poll);
+                forget_endpoint(&mut f.dst, poll);
                 return;
             }
         }
     }
-    close_end(&mut f.dst, poll);
+    close_endpoint(&mut f.dst, poll);
 }
 
-fn close_end(end: &mut End, poll: &Poll) {
+fn close_endpoint(end: &mut Endpoint, poll: &Poll) {
     if !end.open {
         return;
     }
@@ -467,7 +456,7 @@ fn close_end(end: &mut End, poll: &Poll) {
     }
     if end.owned {
         unsafe { libc::close(end.fd) };
-    } else if end.fd == 1 || (end.fd == 0 && fd_type(0) == libc::S_IFIFO) {
+    } else if end.fd == 1 || (end.fd == 0 && fdio::fd_type(std_fd(0)) == libc::S_IFIFO) {
         // A pipe's far end learns of the close (EOF, or EPIPE for a writer
         // into our stdin, as without us). A socket or a terminal on stdin is
         // only no longer watched: it may share its file description with
@@ -477,7 +466,7 @@ fn close_end(end: &mut End, poll: &Poll) {
 }
 
 /// Stops watching one of our std fds without closing it.
-fn forget_end(end: &mut End, poll: &Poll) {
+fn forget_endpoint(end: &mut Endpoint, poll: &Poll) {
     if end.open && end.pollable {
         let _ = poll.registry().deregister(&mut SourceFd(&end.fd));
     }

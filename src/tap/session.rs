@@ -11,13 +11,14 @@ use std::rc::Rc;
 use anyhow::Result;
 
 use crate::config::{Format, Settings};
+use crate::paths;
 use crate::protocol::scp;
 use crate::shell::shell_join;
 use crate::tap::child;
 use crate::tap::logdir::{self, LogDir};
 use crate::tap::relay;
 use crate::tap::trace::Tracer;
-use crate::transcript::{self, Sink};
+use crate::transcript::{self, EventWriter};
 use crate::utc::Utc;
 use crate::warn::warn;
 
@@ -50,21 +51,22 @@ pub enum Output {
 /// Size of the transcript's write buffer: lines reach the file in batches.
 const LOG_BUF: usize = 64 * 1024;
 
-fn open_sink(
+fn open_writer(
     settings: &Settings,
     output: &Output,
     start: &Utc,
     tag: &str,
     written: &Rc<Cell<u64>>,
-) -> std::io::Result<(String, Box<dyn Sink>)> {
+) -> std::io::Result<(String, Box<dyn EventWriter>)> {
     let (label, file) = match output {
         Output::File(p) => (p.display().to_string(), logdir::create_named(p)?),
         Output::Stderr => {
             let w = std::io::LineWriter::new(StderrWriter);
             let styles = crate::style::Styles::for_stderr(settings.color.value);
             if settings.format.value == Format::Text && styles != crate::style::Styles::plain() {
-                let sink = crate::transcript::styled::StyledWriter::new(w, styles, settings.timestamps.value);
-                return Ok(("stderr".into(), Box::new(sink)));
+                let writer =
+                    crate::transcript::styled::StyledWriter::new(w, styles, settings.timestamps.value);
+                return Ok(("stderr".into(), Box::new(writer)));
             }
             return Ok((
                 "stderr".into(),
@@ -88,7 +90,7 @@ fn open_sink(
 }
 
 /// A transcript writer of the given format over any `Write`.
-pub fn make_writer<W: Write + 'static>(format: Format, timestamps: bool, w: W) -> Box<dyn Sink> {
+pub fn make_writer<W: Write + 'static>(format: Format, timestamps: bool, w: W) -> Box<dyn EventWriter> {
     match format {
         Format::Text => Box::new(transcript::text::TextWriter::new(w, timestamps)),
         Format::Jsonl => Box::new(transcript::jsonl::JsonlWriter::new(w)),
@@ -120,9 +122,9 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
         );
     }
     let written = Rc::new(Cell::new(0));
-    let mut tracer = match open_sink(settings, &output, &start, &tag, &written) {
-        Ok((label, sink)) => Tracer::new(
-            Some(sink),
+    let mut tracer = match open_writer(settings, &output, &start, &tag, &written) {
+        Ok((label, writer)) => Tracer::new(
+            Some(writer),
             label,
             settings.framing.value,
             settings.data.value,
@@ -140,13 +142,7 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
     if let Ok(h) = nix::unistd::gethostname() {
         tracer.header("host", &h.to_string_lossy());
     }
-    let uid = nix::unistd::geteuid();
-    let user = nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string());
-    tracer.header("user", &user);
+    tracer.header("user", &paths::user_name());
     tracer.header("program", &target.program.display().to_string());
     let shown = target.shown.clone().unwrap_or_else(|| {
         let mut argv: Vec<OsString> = vec![target.program.clone().into_os_string()];
@@ -174,11 +170,11 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
     // were given (an ignored SIGHUP under nohup stays ignored for it). A child
     // that exits before this is found by the relay's first wait.
     let signals = child::install_signal_pipe()?;
-    let outcome = relay::relay(spawned, &signals, &mut tracer, settings.splice.value)?;
-    tracer.exit(child::status_code(outcome.status));
+    let relayed = relay::relay(spawned, &signals, &mut tracer, settings.splice.value)?;
+    tracer.exit(child::status_code(relayed.status));
     tracer.flush();
     drop(tracer);
-    child::exit_like(outcome.status)
+    child::exit_like(relayed.status)
 }
 
 /// Our stderr as a `Write` that survives it being non-blocking (see `warn`).

@@ -2,32 +2,17 @@
 //! (traced) from a client one (exec'd untouched).
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
 use crate::config::Settings;
+use crate::paths;
 
 /// Whether `argv0`'s file name is `scp`: then we are the stand-in.
 pub fn invoked_as_scp(argv0: &OsStr) -> bool {
     Path::new(argv0).file_name() == Some(OsStr::new("scp"))
-}
-
-/// (device, inode) of a file, following symlinks.
-fn identity(path: &Path) -> Option<(u64, u64)> {
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
-
-fn own_identity() -> Option<(u64, u64)> {
-    identity(Path::new("/proc/self/exe")).or_else(|| std::env::current_exe().ok().and_then(|p| identity(&p)))
-}
-
-fn is_executable_file(path: &Path) -> bool {
-    std::fs::metadata(path)
-        .map(|m| m.is_file() && m.mode() & 0o111 != 0)
-        .unwrap_or(false)
 }
 
 /// How the real scp was found (for `doctor` and the transcript header).
@@ -45,8 +30,7 @@ pub fn find_real_scp(settings: &Settings) -> Result<RealScp> {
 }
 
 pub fn find_real_scp_in(settings: &Settings, path_var: Option<&OsStr>) -> Result<RealScp> {
-    let me = own_identity();
-    let is_me = |p: &Path| me.is_some() && identity(p) == me;
+    let is_me = |p: &Path| paths::is_self(p);
     if let Some(p) = &settings.real_scp.value {
         if is_me(p) {
             bail!(
@@ -60,22 +44,17 @@ pub fn find_real_scp_in(settings: &Settings, path_var: Option<&OsStr>) -> Result
             how: format!("from {}", settings.real_scp.origin),
         });
     }
-    if let Some(path_var) = path_var {
-        for dir in std::env::split_paths(path_var) {
-            let cand = dir.join("scp");
-            if is_executable_file(&cand) && !is_me(&cand) {
-                return Ok(RealScp {
-                    path: cand,
-                    how: "first scp on PATH that is not scptrace".into(),
-                });
-            }
-        }
+    if let Some(cand) = paths::all_on_path(OsStr::new("scp"), path_var).find(|c| !is_me(c)) {
+        return Ok(RealScp {
+            path: cand,
+            how: "first scp on PATH that is not scptrace".into(),
+        });
     }
     let fallback = PathBuf::from("/usr/bin/scp");
     if is_me(&fallback) {
         bail!("every scp on PATH and /usr/bin/scp is scptrace itself; set SCPTRACE_REAL_SCP to the real scp");
     }
-    if !is_executable_file(&fallback) {
+    if !paths::is_executable_file(&fallback) {
         bail!(
             "no real scp found: no scp on PATH other than scptrace, and no /usr/bin/scp; set SCPTRACE_REAL_SCP"
         );

@@ -2,7 +2,7 @@
 //!
 //! The relay reports reads, EOFs and notes; the tracer frames them (per read,
 //! or per protocol message through the decoder) and hands events, holding the
-//! decoder's typed messages and violations, to a [`Sink`]. A failing sink is
+//! decoder's typed messages and violations, to a [`EventWriter`]. A failing sink is
 //! dropped with one warning: tracing problems never reach the transfer.
 //!
 //! **Order.** Each line is placed by the read that brought its first byte,
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use crate::config::{DataMode, Framing};
 use crate::protocol::scp::{self, Decoder, Dir};
 use crate::transcript::{
-    Annotation, Bytes, Consequence, Decoded, Entry, Event, Finding, Kind, Sink, Stream, annotate,
+    Annotation, Bytes, Consequence, Decoded, Entry, Event, EventWriter, Finding, Kind, Stream, annotate,
 };
 use crate::warn::warn;
 
@@ -114,7 +114,7 @@ struct Queued {
 
 /// See the module docs.
 pub struct Tracer {
-    sink: Option<Box<dyn Sink>>,
+    sink: Option<Box<dyn EventWriter>>,
     /// Where the transcript goes, for the warning if writing fails.
     label: String,
     start: Instant,
@@ -161,7 +161,7 @@ impl Tracer {
     /// A tracer writing to `sink`; `scp` is the traced scp's options when the
     /// program is a legacy scp server, which enables message framing.
     pub fn new(
-        sink: Option<Box<dyn Sink>>,
+        sink: Option<Box<dyn EventWriter>>,
         label: String,
         framing: Framing,
         data_mode: DataMode,

@@ -323,7 +323,7 @@ pub fn violation_line(f: &Finding) -> String {
 
 /// Whether `name` is a violation name of one of the decoders.
 pub fn is_violation_name(name: &str) -> bool {
-    Name::from_str(name).is_some()
+    Name::named(name).is_some()
 }
 
 // ---- JSON Lines ------------------------------------------------------------

@@ -78,7 +78,7 @@ use serde::de::IgnoredAny;
 use serde::ser::{SerializeMap, Serializer};
 
 use super::parse::{Parsed, is_header_key};
-use super::{Bytes, Entry, Event, Kind, Sink, Stream, annotate};
+use super::{Bytes, Entry, Event, EventWriter, Kind, Stream, annotate};
 use crate::escape::{escape_into, unescape};
 
 /// Writes events as JSON Lines to any `io::Write`.
@@ -114,7 +114,7 @@ impl<W: Write> JsonlWriter<W> {
     }
 }
 
-impl<W: Write> Sink for JsonlWriter<W> {
+impl<W: Write> EventWriter for JsonlWriter<W> {
     fn event(&mut self, ev: &Event) -> io::Result<()> {
         self.write_event(ev, self.times)
     }

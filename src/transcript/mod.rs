@@ -2,7 +2,7 @@
 //!
 //! The relay and the tracer produce [`Event`]s holding typed values (the
 //! decoders' messages and violations); a writer per format (text, JSON
-//! Lines) consumes them through [`Sink`] and alone renders them as text,
+//! Lines) consumes them through [`EventWriter`] and alone renders them as text,
 //! through [`annotate`]. Nothing here does I/O itself.
 
 pub mod annotate;
@@ -188,13 +188,14 @@ pub struct Event {
     pub entry: Entry,
 }
 
-/// Where events go: a transcript writer, or a test's vector.
-pub trait Sink {
+/// What consumes events: a transcript writer (text, JSON Lines, styled), or a
+/// test's vector. (Not the protocol's sink, `Role::Sink`.)
+pub trait EventWriter {
     fn event(&mut self, ev: &Event) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()>;
 }
 
-impl Sink for Vec<Event> {
+impl EventWriter for Vec<Event> {
     fn event(&mut self, ev: &Event) -> io::Result<()> {
         self.push(ev.clone());
         Ok(())

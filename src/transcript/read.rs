@@ -55,6 +55,14 @@ pub fn display_name(path: &Path) -> String {
 /// in order. JSON Lines is recognised by a first non-empty line starting
 /// with `{`. An error from `each` is an output error.
 pub fn read_transcript(path: &Path, mut each: impl FnMut(Parsed) -> io::Result<()>) -> Result<(), ReadError> {
+    read_transcript_numbered(path, |_, p| each(p))
+}
+
+/// [`read_transcript`], giving `each` the line number of every event too.
+pub fn read_transcript_numbered(
+    path: &Path,
+    mut each: impl FnMut(u64, Parsed) -> io::Result<()>,
+) -> Result<(), ReadError> {
     let input: Box<dyn Read> = if is_stdin(path) {
         Box::new(io::stdin().lock())
     } else {
@@ -89,7 +97,7 @@ pub fn read_transcript(path: &Path, mut each: impl FnMut(Parsed) -> io::Result<(
             text.next_line(line)
         };
         if let Some(p) = parsed.map_err(ReadError::Parse)? {
-            each(p).map_err(ReadError::Output)?;
+            each(line_no, p).map_err(ReadError::Output)?;
         }
     }
 }

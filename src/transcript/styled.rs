@@ -3,86 +3,82 @@
 //! saved transcripts with it, and `record -o -` writes live ones to a terminal.
 //! With [`Styles::plain`] the output is byte for byte the text form.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::io::Write;
 
 use owo_colors::Style;
 
 use super::read::clean;
-use super::{Entry, Event, Sink, Stream, annotate};
+use super::text::{Paint, Part, render_with};
+use super::{Event, EventWriter, Stream};
 use crate::escape::escape_into;
 use crate::style::Styles;
 
-/// Renders one event as a text line (newline included) with `styles`. With
-/// [`Styles::plain`] the line is byte for byte what
-/// [`render`](crate::transcript::text::render) writes (for lines without
-/// control characters in their free text, see [`clean`]).
+/// Renders one event as a text line (newline included) with `styles`,
+/// appending it to `line`. This is [`text`](super::text)'s renderer with
+/// the parts styled, and free text made safe for a terminal ([`clean`]):
+/// with [`Styles::plain`] the line is byte for byte what
+/// [`render`](super::text::render) writes, for lines without control
+/// characters in their free text.
 pub fn render_styled(ev: &Event, timed: bool, st: &Styles, scratch: &mut Vec<u8>, line: &mut Vec<u8>) {
-    let is_header = matches!(ev.entry, Entry::Header { .. });
-    if timed && !is_header {
-        let _ = write!(line, "{} ", st.timestamp.style(format_args!("+{:.6}", ev.t)));
-    }
-    match &ev.entry {
-        Entry::Header { key, value } => {
-            let text = format!("# {key}: {value}");
-            let _ = write!(line, "{}", st.header.style(clean(&text)));
-        }
-        Entry::Invocation(argv) => {
-            let _ = write!(
-                line,
-                "{}{}",
-                st.meta.style(">>> New command invocation: "),
-                st.label.style(clean(argv))
-            );
-        }
-        Entry::Bytes(b) => {
-            let letter = format!("{}:", b.stream.letter());
-            let _ = write!(line, "{} ", stream_style(st, b.stream).style(letter));
-            scratch.clear();
-            escape_into(&b.bytes, scratch);
-            styled_escaped(scratch, st, line);
-            if let Some(note) = annotate::note_text(b) {
-                let _ = write!(line, "\t{}", st.note.style(format_args!("# {}", clean(&note))));
-            }
-        }
-        Entry::Closed(s) => {
-            let _ = write!(line, "{}", st.meta.style(format_args!(">>> {} closed", s.name())));
-        }
-        Entry::Violation(f) => {
-            let rest = format!(": {}", annotate::violation_text(f));
-            violation(line, st, f.name(), &rest);
-        }
-        Entry::StoredViolation { name, text } => violation(line, st, name, &format!(": {text}")),
-        Entry::Problem(text) => {
-            let _ = write!(line, "{}", st.problem.style(format_args!("!! {}", clean(text))));
-        }
-        Entry::Note(text) => {
-            let _ = write!(line, "{}", st.meta.style(format_args!(">>> {}", clean(text))));
-        }
-        Entry::Exit(code) => {
-            let style = if *code == 0 { st.exit_ok } else { st.exit_bad };
-            let _ = write!(line, "{}", style.style(format_args!("#: {code}")));
-        }
-    }
-    line.push(b'\n');
+    render_with(ev, timed, &mut Painted { st, scratch }, line);
 }
 
-/// `!! NAME: SENTENCE` with the name in its own style.
-fn violation(line: &mut Vec<u8>, st: &Styles, name: &str, rest: &str) {
-    let _ = write!(
-        line,
-        "{}{}{}",
-        st.problem.style("!! "),
-        st.violation.style(clean(name)),
-        st.problem.style(clean(rest))
-    );
+/// The parts of a line in their [`Styles`].
+struct Painted<'a> {
+    st: &'a Styles,
+    /// The escaped bytes of a bytes line, before they are styled.
+    scratch: &'a mut Vec<u8>,
 }
 
-/// The style of a stream's line letter.
-fn stream_style(st: &Styles, s: Stream) -> Style {
-    match s {
-        Stream::In => st.stdin,
-        Stream::Out => st.stdout,
-        Stream::Err => st.stderr,
+impl Painted<'_> {
+    fn style(&self, part: Part) -> Option<Style> {
+        let st = self.st;
+        Some(match part {
+            Part::Gap => return None,
+            Part::Timestamp => st.timestamp,
+            Part::Header => st.header,
+            Part::Meta => st.meta,
+            Part::Label => st.label,
+            Part::Letter(Stream::In) => st.stdin,
+            Part::Letter(Stream::Out) => st.stdout,
+            Part::Letter(Stream::Err) => st.stderr,
+            Part::Note => st.note,
+            Part::Problem => st.problem,
+            Part::Violation => st.violation,
+            Part::ExitOk => st.exit_ok,
+            Part::ExitBad => st.exit_bad,
+        })
+    }
+}
+
+impl Paint for Painted<'_> {
+    fn span(&mut self, part: Part, prefix: &str, text: &str, line: &mut Vec<u8>) {
+        let Some(style) = self.style(part) else {
+            line.extend_from_slice(prefix.as_bytes());
+            line.extend_from_slice(text.as_bytes());
+            return;
+        };
+        let _ = if prefix.is_empty() {
+            write!(line, "{}", style.style(clean(text)))
+        } else {
+            write!(line, "{}", style.style(format_args!("{prefix}{}", clean(text))))
+        };
+    }
+
+    fn part(&mut self, part: Part, text: fmt::Arguments<'_>, line: &mut Vec<u8>) {
+        let text = match text.as_str() {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(text.to_string()),
+        };
+        self.span(part, "", &text, line);
+    }
+
+    fn bytes(&mut self, bytes: &[u8], line: &mut Vec<u8>) {
+        self.scratch.clear();
+        escape_into(bytes, self.scratch);
+        styled_escaped(self.scratch, self.st, line);
     }
 }
 
@@ -131,7 +127,7 @@ impl<W: std::io::Write> StyledWriter<W> {
     }
 }
 
-impl<W: std::io::Write> Sink for StyledWriter<W> {
+impl<W: std::io::Write> EventWriter for StyledWriter<W> {
     fn event(&mut self, ev: &Event) -> std::io::Result<()> {
         self.line.clear();
         render_styled(
@@ -154,7 +150,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::transcript::parse::{Parsed, parse_text};
     use crate::transcript::text;
-    use crate::transcript::{Bytes, Kind};
+    use crate::transcript::{Bytes, Entry, Kind};
 
     /// A session with hostile bytes everywhere (also `show --summary`'s test input).
     pub(crate) const SESSION: &str = "# scptrace: 0.1.0\n\

@@ -203,6 +203,10 @@ fn install_links_scp_and_records_real_scp_and_state() {
     assert_eq!(fs::read_to_string(sb.state()).unwrap(), state);
 }
 
+// The tests below are parallel cases (one way of installing each, then the
+// same transfer and the same checks of its transcript): their repeated lines
+// are on purpose.
+
 #[test]
 fn installed_link_traces_a_legacy_upload() {
     if !scp_available() {

@@ -11,109 +11,31 @@
 //! transcript round trip with more cases) are `#[ignore]`d: `make harden-long`.
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use scptrace::transcript::parse::parse_text;
-
-use crate::util::Dialog;
-use scptrace::transcript::{Entry, Event, Kind};
+use crate::util::{
+    Dialog, REAL_SCP, Sandbox, Transcript, bin, files_in, kill_group, reader, tail, wait_for_child,
+};
+use scptrace::transcript::Entry;
 
 // ---- helpers ---------------------------------------------------------------
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_scptrace"))
-}
-
-fn local_ssh() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/local-ssh")
-}
-
-const REAL_SCP: &str = "/usr/bin/scp";
-
-/// Any one command taking longer than this is a hang, and fails its test.
+/// Any one command taking longer than this is a hang, and fails its test
+/// (longer than util::DEADLINE: these tests move gigabytes).
 const DEADLINE: Duration = Duration::from_secs(120);
 
 fn figure(name: &str, value: impl std::fmt::Display) {
     eprintln!("FIGURE {name} = {value}");
-}
-
-/// A temporary directory with `standin/scp` (a symlink to the binary) and
-/// `logs/` as the log directory.
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Sandbox {
-        let dir = tempfile::Builder::new()
-            .prefix("scptrace-harden-")
-            .tempdir()
-            .unwrap();
-        fs::create_dir(dir.path().join("standin")).unwrap();
-        std::os::unix::fs::symlink(bin(), dir.path().join("standin/scp")).unwrap();
-        Sandbox { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn p(&self, rel: &str) -> PathBuf {
-        self.path().join(rel)
-    }
-
-    fn logs(&self) -> PathBuf {
-        self.p("logs")
-    }
-
-    /// A command whose scptrace settings come only from the test.
-    fn command(&self, program: impl AsRef<OsStr>) -> Command {
-        let mut c = Command::new(program);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("SCPTRACE_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("XDG_CONFIG_HOME", self.p(".config"))
-            .env("XDG_STATE_HOME", self.p(".state"))
-            .env("HOME", self.path())
-            .env("NO_COLOR", "1")
-            .current_dir(self.path());
-        c
-    }
-
-    /// `scp -O -S local-ssh ARGS` with the stand-in first on the "remote"
-    /// PATH, tracing into `logs/` (override with `env`).
-    fn scp_client(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut c = self.command(REAL_SCP);
-        let path = format!(
-            "{}:{}",
-            self.p("standin").display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        c.arg("-O")
-            .arg("-S")
-            .arg(local_ssh())
-            .args(args)
-            .env("LOCAL_SSH_PATH", path)
-            .env("SCPTRACE_LOG_DIR", self.logs());
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c
-    }
 }
 
 /// What a finished command did.
@@ -140,14 +62,6 @@ impl Ran {
             self.stderr_text()
         );
     }
-}
-
-fn reader<R: Read + Send + 'static>(mut r: R) -> JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = r.read_to_end(&mut v);
-        v
-    })
 }
 
 /// VmHWM (peak RSS) of `pid` in KiB, 0 once it has exited.
@@ -179,10 +93,6 @@ fn is_gone(pid: u32) -> bool {
             after.starts_with('Z') || after.starts_with('X')
         }
     }
-}
-
-fn kill_group(pid: u32) {
-    let _ = nix::sys::signal::killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
 }
 
 /// Waits for `child` with a deadline, sampling its peak RSS meanwhile.
@@ -243,32 +153,6 @@ fn wait_dialog(d: Dialog) -> (ExitStatus, Vec<u8>, Vec<u8>) {
     d.wait_using(|c| wait_sampling(c, "dialog").0)
 }
 
-/// The pids of `pid`'s children.
-fn children(pid: u32) -> Vec<u32> {
-    let mut v = Vec::new();
-    if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
-        for t in tasks.flatten() {
-            if let Ok(s) = fs::read_to_string(t.path().join("children")) {
-                v.extend(s.split_whitespace().map(|x| x.parse::<u32>().unwrap()));
-            }
-        }
-    }
-    v
-}
-
-/// The one child of `pid` (the real scp under scptrace).
-fn the_child(pid: u32) -> u32 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let c = children(pid);
-        if c.len() == 1 {
-            return c[0];
-        }
-        assert!(Instant::now() < deadline, "{pid} has children {c:?}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Deterministic pseudo-random bytes (xorshift64*).
 struct Rng(u64);
 
@@ -292,101 +176,6 @@ impl Rng {
         self.fill(&mut v);
         v
     }
-}
-
-/// A transcript read back through the library's parser: the parse must
-/// succeed (every line whole and well-formed) or the test fails.
-struct Transcript {
-    path: PathBuf,
-    text: Vec<u8>,
-    events: Vec<Event>,
-}
-
-impl Transcript {
-    fn read(path: &Path) -> Transcript {
-        let text = fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        let events = parse_text(&text)
-            .unwrap_or_else(|e| panic!("{} does not parse: {e}\n{}", path.display(), tail(&text)))
-            .into_iter()
-            .map(|p| p.event)
-            .collect();
-        Transcript {
-            path: path.to_path_buf(),
-            text,
-            events,
-        }
-    }
-
-    fn lines(&self) -> Vec<&str> {
-        std::str::from_utf8(&self.text)
-            .expect("a transcript is ASCII")
-            .lines()
-            .collect()
-    }
-
-    fn has_line(&self, pred: impl Fn(&str) -> bool) -> bool {
-        self.lines().into_iter().any(pred)
-    }
-
-    fn invocations(&self) -> Vec<&str> {
-        self.events
-            .iter()
-            .filter_map(|e| match &e.entry {
-                Entry::Invocation(s) => Some(s.as_str()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// The `#: N` that must end the transcript.
-    fn exit(&self) -> i32 {
-        match self.events.last().map(|e| &e.entry) {
-            Some(Entry::Exit(n)) => *n,
-            other => panic!(
-                "{}: does not end with `#: N` but {other:?}\n{}",
-                self.path.display(),
-                tail(&self.text)
-            ),
-        }
-    }
-
-    /// The `!!` lines: violations (`name: sentence`) and tracing problems.
-    fn problems(&self) -> Vec<String> {
-        self.events
-            .iter()
-            .filter_map(|e| match &e.entry {
-                Entry::Problem(s) => Some(s.clone()),
-                Entry::StoredViolation { name, text } => Some(format!("{name}: {text}")),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// Total bytes of file data in data frames (shown or not).
-    fn data_bytes(&self) -> u64 {
-        self.events
-            .iter()
-            .filter_map(|e| match &e.entry {
-                Entry::Bytes(b) if b.kind == Kind::Data => Some(b.len),
-                _ => None,
-            })
-            .sum()
-    }
-}
-
-/// The end of a text (its last lines, at most 2 KiB), for failure messages.
-fn tail(text: &[u8]) -> String {
-    let s = String::from_utf8_lossy(&text[text.len().saturating_sub(2048)..]).into_owned();
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(12)..].join("\n")
-}
-
-fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .map(|rd| rd.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 /// Lines of stderr that are scptrace's own warnings.
@@ -557,7 +346,7 @@ fn load_50_concurrent_transfers() {
             "{}",
             log.display()
         );
-        let t = Transcript::read(log);
+        let t = Transcript::parse(log);
         total += t.text.len();
         assert_eq!(t.exit(), 0, "{}", log.display());
         let inv = t.invocations();
@@ -616,17 +405,19 @@ fn load_50_concurrent_transfers() {
 }
 
 // ---- 2. faults --------------------------------------------------------------
+// The fault_* tests are parallel cases (one fault each, the same checks after
+// it): their repeated lines are on purpose.
 
 /// `scptrace run -o T -- scp ARGS`, or plain `scp ARGS` when `t` is None.
 fn scp_cmd(sb: &Sandbox, t: Option<&Path>, args: &[&str]) -> Command {
     match t {
         Some(t) => {
-            let mut c = sb.command(bin());
+            let mut c = sb.command_in(bin());
             c.arg("run").arg("-o").arg(t).arg("--").arg(REAL_SCP).args(args);
             c
         }
         None => {
-            let mut c = sb.command(REAL_SCP);
+            let mut c = sb.command_in(REAL_SCP);
             c.args(args);
             c
         }
@@ -673,7 +464,7 @@ fn same_as_plain(sb: &Sandbox, name: &str, fault: impl Fn(&mut Dialog, u32)) -> 
     };
     let t = sb.p(&format!("{name}.log"));
     let mut traced = upload_400_of_1000(sb, Some(&t), &dir);
-    let scp = the_child(traced.pid());
+    let scp = wait_for_child(traced.pid());
     fault(&mut traced, scp);
     let (st, out, err) = wait_dialog(traced);
     assert_no_panic(&err, name);
@@ -684,7 +475,7 @@ fn same_as_plain(sb: &Sandbox, name: &str, fault: impl Fn(&mut Dialog, u32)) -> 
         tree: snapshot(&dir),
     };
     assert_eq!(got, want, "{name}: traced differs from plain");
-    (got, Transcript::read(&t))
+    (got, Transcript::parse(&t))
 }
 
 /// The peer disappears mid-data: stdin EOF with 400 of 1000 bytes sent.
@@ -776,7 +567,7 @@ fn fault_scptrace_killed_real_scp_does_not_linger() {
     // Upload: scp is reading its stdin.
     let t = sb.p("up.log");
     let d = upload_400_of_1000(&sb, Some(&t), &sb.p("up-dst"));
-    let scp = the_child(d.pid());
+    let scp = wait_for_child(d.pid());
     kill(Pid::from_raw(d.pid() as i32), Signal::SIGKILL).unwrap();
     let (st, _, _) = wait_dialog(d);
     assert_eq!(st.signal(), Some(9));
@@ -796,7 +587,7 @@ fn fault_scptrace_killed_real_scp_does_not_linger() {
     assert_eq!(rec, format!("C0644 {} big\n", 8 << 20).as_bytes());
     d.send(b"\0");
     d.read_exact(1000);
-    let scp = the_child(d.pid());
+    let scp = wait_for_child(d.pid());
     std::thread::sleep(Duration::from_millis(300));
     kill(Pid::from_raw(d.pid() as i32), Signal::SIGKILL).unwrap();
     let gone = wait_gone(scp);
@@ -839,7 +630,7 @@ fn fault_stalled_peer_costs_no_cpu() {
     let (st, _, err) = wait_dialog(d);
     assert!(st.success(), "{st:?} {}", String::from_utf8_lossy(&err));
     assert_eq!(fs::read(dir.join("f")).unwrap(), vec![b'x'; 1000]);
-    let t = Transcript::read(&t);
+    let t = Transcript::parse(&t);
     assert_eq!(t.exit(), 0);
 }
 
@@ -883,7 +674,7 @@ fn fault_stalls_under_backpressure_cost_no_cpu() {
     let input = sb.p("in");
     fs::write(&input, Rng(12).bytes(1 << 20)).unwrap();
     let output = sb.p("out");
-    let mut c = sb.command(bin());
+    let mut c = sb.command_in(bin());
     c.args(["run", "-o"])
         .arg(sb.p("files.log"))
         .args(["--", "sh", "-c", "sleep 2; exec cat"])
@@ -911,7 +702,7 @@ fn fault_stalls_under_backpressure_cost_no_cpu() {
 /// parseable lines, and (when it could be written) the last line is the `!!`
 /// that says the transcript was cut.
 fn assert_cut_cleanly(log: &Path, what: &str) {
-    let t = Transcript::read(log);
+    let t = Transcript::parse(log);
     let last = t.events.last().map(|e| &e.entry);
     assert!(
         matches!(last, Some(Entry::Problem(p)) if p.starts_with("transcript truncated: writing it failed")),
@@ -1036,7 +827,7 @@ fn fault_log_file_size_limit() {
     let want = Rng(3).bytes(1 << 20);
     fs::write(&src, &want).unwrap();
     let t = sb.p("t.log");
-    let mut c = sb.command(bin());
+    let mut c = sb.command_in(bin());
     c.args(["run", "--data", "full", "-o"])
         .arg(&t)
         .arg("--")
@@ -1103,7 +894,7 @@ fn capped_upload(sb: &Sandbox, tree: &str) {
     assert_eq!(snapshot(&sb.p(&format!("up/{tree}"))), snapshot(&sb.p(tree)));
     let logs = files_in(&sb.logs());
     assert_eq!(logs.len(), 1);
-    let t = Transcript::read(&logs[0]);
+    let t = Transcript::parse(&logs[0]);
     figure("cap.max_log_bytes", CAP);
     figure(&format!("cap.{tree}.transcript_bytes"), t.text.len());
     assert_eq!(t.exit(), 0);
@@ -1385,7 +1176,7 @@ fn hostile_vs_plain(
         &format!("hostile.{name}.real_scp.peak_rss_kib"),
         traced.peak_rss_kib,
     );
-    let tr = Transcript::read(&t);
+    let tr = Transcript::parse(&t);
     assert_eq!(
         tr.exit(),
         scptrace::tap::child::status_code(traced.status),
@@ -1405,7 +1196,7 @@ fn hostile_swallowed(
 ) -> (Ran, Transcript) {
     let fake = swallowing_scp(sb, ack_first);
     let t = sb.p(&format!("{name}-swallowed.log"));
-    let mut c = sb.command(bin());
+    let mut c = sb.command_in(bin());
     c.args(["run", "-o"])
         .arg(&t)
         .args(extra)
@@ -1416,7 +1207,7 @@ fn hostile_swallowed(
     assert_no_panic(&r.stderr, name);
     r.assert_success(name);
     figure(&format!("hostile.{name}.swallowed.peak_rss_kib"), r.peak_rss_kib);
-    let tr = Transcript::read(&t);
+    let tr = Transcript::parse(&t);
     assert_eq!(tr.exit(), 0);
     (r, tr)
 }
@@ -1744,7 +1535,7 @@ fn hostile_100k_nested_dirs() {
         Some(sig) => assert_eq!(r.status.signal(), Some(sig), "{:?}", r.status),
         None => assert_eq!(r.status.into_raw(), plain.status.into_raw()),
     }
-    let t = Transcript::read(&log);
+    let t = Transcript::parse(&log);
     assert_eq!(t.exit(), scptrace::tap::child::status_code(r.status));
     assert!(
         r.stdout == o_stream(&t),
@@ -1787,6 +1578,8 @@ mod tracer_roundtrip {
     use scptrace::transcript::parse::Parser;
     use scptrace::transcript::{Entry, Stream, jsonl, text};
 
+    /// The same in-memory transcript as fuzz/fuzz_targets/trace.rs's (the fuzz
+    /// targets are another crate, hence the copy): keep the two in step.
     struct Buf(Rc<RefCell<Vec<u8>>>, Rc<Cell<u64>>);
 
     impl Write for Buf {

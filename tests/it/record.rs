@@ -336,7 +336,11 @@ fn record_leaves_no_marker_in_the_remote_environment() {
     fs::create_dir(&rdv).unwrap();
     fs::write(
         rdv.join("plan"),
-        format!("ssh {}\nssh_argv0 ssh\noutput stderr\n", local_ssh().display()),
+        // The plan is TOML (record.rs, Plan); this path needs no escaping.
+        format!(
+            "ssh = \"{}\"\nssh_argv0 = \"ssh\"\noutput = \"stderr\"\n",
+            local_ssh().display()
+        ),
     )
     .unwrap();
     leg.env("SCPTRACE_AS_SSH", &rdv)

@@ -274,6 +274,9 @@ fn replay_of_a_name_with_a_slash_shows_scps_error() {
     assert!(files_in(&target).is_empty());
 }
 
+// The edited-recording tests are parallel cases (one edit each, the same
+// replay and checks): their repeated lines are on purpose.
+
 #[test]
 fn replay_of_a_changed_size_stops_where_scp_waits() {
     let sb = Sandbox::new();

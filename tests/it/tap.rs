@@ -108,6 +108,8 @@ fn seed_dialog_default_framing_same_bytes() {
         path: PathBuf::from("seed"),
         header: Vec::new(),
         body: SEED_LINES.iter().map(|s| s.to_string()).collect(),
+        text: Vec::new(),
+        events: Vec::new(),
     };
     for tag in ['I', 'O', 'E'] {
         assert_eq!(
@@ -126,6 +128,8 @@ fn seed_dialog_default_framing_same_bytes() {
 }
 
 // --------------------------------------------- real transfers: plain vs traced
+// The transfer_* tests are parallel cases (the same steps, another transfer
+// each): their repeated lines are on purpose.
 
 /// What tests/clients/tee-ssh recorded for one remote command.
 #[derive(Debug, PartialEq, Eq)]

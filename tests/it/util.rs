@@ -16,6 +16,9 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
+use scptrace::transcript::parse::parse_text;
+use scptrace::transcript::{Entry, Event, Kind};
+
 /// The binary under test.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_scptrace"))
@@ -67,9 +70,43 @@ impl Sandbox {
         self.path().join("logs")
     }
 
+    /// `rel` inside the sandbox.
+    pub fn p(&self, rel: &str) -> PathBuf {
+        self.path().join(rel)
+    }
+
     /// A command with an isolated environment (see [`command`]).
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         command(program, self.path())
+    }
+
+    /// [`Sandbox::command`] run in the sandbox, with `NO_COLOR=1` (the
+    /// hardening tests' commands).
+    pub fn command_in(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut c = self.command(program);
+        c.env("NO_COLOR", "1").current_dir(self.path());
+        c
+    }
+
+    /// `scp -O -S local-ssh ARGS` with the stand-in first on the "remote"
+    /// PATH, tracing into `logs/` (override with `env`).
+    pub fn scp_client(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut c = self.command_in(REAL_SCP);
+        let path = format!(
+            "{}:{}",
+            self.standin_dir().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        c.arg("-O")
+            .arg("-S")
+            .arg(client("local-ssh"))
+            .args(args)
+            .env("LOCAL_SSH_PATH", path)
+            .env("SCPTRACE_LOG_DIR", self.logs());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c
     }
 }
 
@@ -167,7 +204,8 @@ pub fn run(cmd: &mut Command, input: Input, timeout: Duration) -> Finished {
     }
 }
 
-fn reader<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<Vec<u8>> {
+/// Reads `r` to its end on a thread of its own.
+pub fn reader<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut v = Vec::new();
         let _ = r.read_to_end(&mut v);
@@ -437,35 +475,57 @@ pub fn unescape(s: &str) -> Vec<u8> {
     out
 }
 
-/// A transcript read back: the `# key: value` header and the lines after it.
+/// A transcript read back: the `# key: value` header and the lines after it,
+/// the file's bytes, and (from [`Transcript::parse`]) its events as the
+/// library's parser reads them.
 #[derive(Debug)]
 pub struct Transcript {
     pub path: PathBuf,
     pub header: Vec<(String, String)>,
     pub body: Vec<String>,
+    /// The whole file.
+    pub text: Vec<u8>,
+    /// The events, from [`Transcript::parse`] only (empty from `read`).
+    pub events: Vec<Event>,
 }
 
 impl Transcript {
+    /// Reads a transcript as text: it must be UTF-8 and end with a newline.
     pub fn read(path: &Path) -> Transcript {
-        let text = fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        let text = String::from_utf8(text).unwrap_or_else(|e| panic!("{} is not UTF-8: {e}", path.display()));
+        let bytes = fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let text = String::from_utf8(bytes.clone())
+            .unwrap_or_else(|e| panic!("{} is not UTF-8: {e}", path.display()));
         assert!(
             text.is_empty() || text.ends_with('\n'),
             "{} does not end with a newline",
             path.display()
         );
-        let mut header = Vec::new();
-        let mut lines = text.lines().peekable();
-        while let Some(l) = lines.next_if(|l| l.starts_with("# ")) {
-            let (k, v) = l[2..]
-                .split_once(": ")
-                .unwrap_or_else(|| panic!("bad header line {l:?}"));
-            header.push((k.to_string(), v.to_string()));
-        }
+        let (header, body) = split_header(&text);
         Transcript {
             path: path.to_path_buf(),
             header,
-            body: lines.map(str::to_string).collect(),
+            body,
+            text: bytes,
+            events: Vec::new(),
+        }
+    }
+
+    /// Reads a transcript through the library's parser: the parse must
+    /// succeed (every line whole and well-formed) or the test fails.
+    pub fn parse(path: &Path) -> Transcript {
+        let bytes = fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let events = parse_text(&bytes)
+            .unwrap_or_else(|e| panic!("{} does not parse: {e}\n{}", path.display(), tail(&bytes)))
+            .into_iter()
+            .map(|p| p.event)
+            .collect();
+        let (header, body) = split_header(&String::from_utf8_lossy(&bytes));
+        Transcript {
+            path: path.to_path_buf(),
+            header,
+            body,
+            text: bytes,
+            events,
         }
     }
 
@@ -504,13 +564,91 @@ impl Transcript {
             .unwrap_or_else(|| panic!("first line after the header is {first:?}"))
     }
 
-    /// The `#: N` line's N, which must be the last line.
+    /// The `#: N` line's N, which must be the last line (the last event,
+    /// for a parsed transcript).
     pub fn exit(&self) -> i32 {
+        if !self.events.is_empty() {
+            return match self.events.last().map(|e| &e.entry) {
+                Some(Entry::Exit(n)) => *n,
+                other => panic!(
+                    "{}: does not end with `#: N` but {other:?}\n{}",
+                    self.path.display(),
+                    tail(&self.text)
+                ),
+            };
+        }
         let last = self.body.last().map(String::as_str).unwrap_or("");
         last.strip_prefix("#: ")
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("{}: last line is {last:?}, not `#: N`", self.path.display()))
     }
+
+    /// All lines of the file, header included.
+    pub fn lines(&self) -> Vec<&str> {
+        std::str::from_utf8(&self.text)
+            .expect("a transcript is ASCII")
+            .lines()
+            .collect()
+    }
+
+    pub fn has_line(&self, pred: impl Fn(&str) -> bool) -> bool {
+        self.lines().into_iter().any(pred)
+    }
+
+    /// The invocation lines' texts (parsed transcripts).
+    pub fn invocations(&self) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.entry {
+                Entry::Invocation(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The `!!` lines' texts (parsed transcripts).
+    /// The `!!` lines: violations (`name: sentence`) and tracing problems.
+    pub fn problems(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.entry {
+                Entry::Problem(s) => Some(s.clone()),
+                Entry::StoredViolation { name, text } => Some(format!("{name}: {text}")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Total bytes of file data in data frames, shown or not (parsed transcripts).
+    pub fn data_bytes(&self) -> u64 {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.entry {
+                Entry::Bytes(b) if b.kind == Kind::Data => Some(b.len),
+                _ => None,
+            })
+            .sum()
+    }
+}
+
+/// The `# key: value` lines at the top of a transcript, and the lines after.
+fn split_header(text: &str) -> (Vec<(String, String)>, Vec<String>) {
+    let mut header = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(l) = lines.next_if(|l| l.starts_with("# ")) {
+        let (k, v) = l[2..]
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("bad header line {l:?}"));
+        header.push((k.to_string(), v.to_string()));
+    }
+    (header, lines.map(str::to_string).collect())
+}
+
+/// The end of a text (its last lines, at most 2 KiB), for failure messages.
+pub fn tail(text: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&text[text.len().saturating_sub(2048)..]).into_owned();
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(12)..].join("\n")
 }
 
 /// The regular files in `dir`, sorted by name.
@@ -567,7 +705,8 @@ pub const UTF8_NAME: &str = "grüße ✓ ünïcødé.txt";
 /// Builds the sample tree under `root` (created): nested directories, an
 /// empty directory, an empty file, a name with a space, a UTF-8 name, a file
 /// holding all 256 byte values, modes 0600/0700/0755, fixed whole-second
-/// times (so that `scp -p` can reproduce them exactly).
+/// times (so that `scp -p` can reproduce them exactly). One `put` per case:
+/// the repeats are the data.
 pub fn sample_tree(root: &Path) {
     fs::create_dir_all(root).unwrap();
     let all: Vec<u8> = (0..=255u8).collect();

@@ -203,7 +203,7 @@ impl Name {
         }
     }
 
-    pub fn from_str(s: &str) -> Option<Name> {
+    pub fn named(s: &str) -> Option<Name> {
         Name::ALL.into_iter().find(|n| n.as_str() == s)
     }
 
@@ -322,10 +322,10 @@ mod tests {
     fn names_round_trip_and_are_distinct() {
         let mut seen = std::collections::HashSet::new();
         for n in Name::ALL {
-            assert_eq!(Name::from_str(n.as_str()), Some(n));
+            assert_eq!(Name::named(n.as_str()), Some(n));
             assert!(seen.insert(n.as_str()));
             assert!(n.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'-'));
         }
-        assert_eq!(Name::from_str("repeated-warning"), None);
+        assert_eq!(Name::named("repeated-warning"), None);
     }
 }

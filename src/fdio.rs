@@ -1,0 +1,46 @@
+//! File descriptor flags and types, for the relay and `replay`: the file
+//! status flags (`F_GETFL`/`F_SETFL`), non-blocking mode, and what kind of
+//! file an fd is (pipe, socket, …).
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
+
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::libc;
+
+/// One of our standard fds (0, 1 or 2). They stay open for the whole
+/// process: the relay retires them by putting /dev/null in their place
+/// (`dup2`), never by closing them.
+pub fn std_fd(fd: RawFd) -> BorrowedFd<'static> {
+    assert!((0..=2).contains(&fd), "fd {fd} is not a standard fd");
+    // SAFETY: fds 0-2 are open for the life of the process (see above).
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// The file status flags (`F_GETFL`), or `None` if the fd is not open.
+pub fn get_flags(fd: impl AsFd) -> Option<i32> {
+    fcntl(fd.as_fd(), FcntlArg::F_GETFL).ok()
+}
+
+/// Sets the file status flags (`F_SETFL`); failure is ignored: the flags are
+/// put back on a best-effort basis.
+pub fn set_flags(fd: impl AsFd, flags: i32) {
+    let _ = fcntl(fd.as_fd(), FcntlArg::F_SETFL(OFlag::from_bits_retain(flags)));
+}
+
+/// Adds `O_NONBLOCK` to the fd's file status flags.
+pub fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
+    let fd = fd.as_fd();
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(io::Error::from)?;
+    fcntl(
+        fd,
+        FcntlArg::F_SETFL(OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK),
+    )
+    .map_err(io::Error::from)?;
+    Ok(())
+}
+
+/// The `S_IFMT` bits of what the fd is (0 if fstat fails).
+pub fn fd_type(fd: impl AsFd) -> libc::mode_t {
+    nix::sys::stat::fstat(fd.as_fd()).map_or(0, |st| st.st_mode & libc::S_IFMT)
+}
