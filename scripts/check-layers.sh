@@ -22,11 +22,7 @@ set -euo pipefail
 src=${1:-"$(cd "$(dirname "$0")/.." && pwd)/src"}
 
 # Test-only imports that reach up, as "FILE:MODULE  reason".
-ALLOW_IN_TESTS=(
-  # The decoder's tests assert the annotation texts of what they decode; the
-  # decoder rewrite (issue 10) moves those assertions to transcript::annotate.
-  "protocol/scp/decode.rs:transcript"
-)
+ALLOW_IN_TESTS=()
 
 rank_of_dir() {
   case "$1" in
