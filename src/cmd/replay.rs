@@ -103,6 +103,10 @@ pub(crate) trait Protocol {
     fn default_program(&self, settings: &Settings) -> Result<(PathBuf, OsString)>;
     /// Notes for the report.
     fn notes(&self) -> Vec<String>;
+    /// Notes for a report of a difference: what may explain it.
+    fn difference_notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A recording that is not an scp server session, replayed against the
@@ -299,27 +303,23 @@ fn plan(t: &Transcript, args: &ReplayArgs) -> Result<(Box<dyn Protocol>, Plan)> 
     Ok((proto, p))
 }
 
-/// What to run: the user's program or the protocol's default, with the
-/// server arguments unless the user gave their own.
-fn command(args: &ReplayArgs, proto: &dyn Protocol, dir: &Path) -> Result<engine::Command> {
-    let settings = || Settings::load(Flags::default());
-    let (program, argv0, rest) = match args.command.split_first() {
-        Some((prog, rest)) => (find_program(prog, &settings())?, prog.clone(), Some(rest)),
-        None => {
-            let (p, a0) = proto.default_program(&settings())?;
-            (p, a0, None)
-        }
-    };
-    let args = match rest {
-        Some(rest) if !rest.is_empty() => rest.to_vec(),
-        _ => proto.server_args(dir)?,
-    };
-    Ok(engine::Command {
-        program,
-        argv0,
-        args,
-        dir: dir.to_path_buf(),
-    })
+/// The program to run and its argv[0]: the user's, or the protocol's
+/// default (the real scp). Resolved before the target is made, so that a
+/// missing program leaves nothing behind.
+fn program(args: &ReplayArgs, proto: &dyn Protocol) -> Result<(PathBuf, OsString)> {
+    let settings = Settings::load(Flags::default());
+    match args.command.first() {
+        Some(prog) => Ok((find_program(prog, &settings)?, prog.clone())),
+        None => proto.default_program(&settings),
+    }
+}
+
+/// The program's arguments: the user's own, else the server arguments.
+fn program_args(args: &ReplayArgs, proto: &dyn Protocol, dir: &Path) -> Result<Vec<OsString>> {
+    match args.command.get(1..) {
+        Some(rest) if !rest.is_empty() => Ok(rest.to_vec()),
+        _ => proto.server_args(dir),
+    }
 }
 
 /// The user's PROGRAM: a path as given, `scp` the real scp, any other name
@@ -346,6 +346,13 @@ fn replay(args: &ReplayArgs, name: &str) -> Result<i32> {
     let timeout = Duration::from_secs_f64(args.timeout.min(86_400.0));
     let t = Transcript::open(&args.file).with_context(|| format!("cannot read {name}"))?;
     let (mut proto, mut plan) = plan(&t, args)?;
+    let (program, argv0) = program(args, proto.as_ref())?;
+    if std::fs::metadata(&program).map(|m| !m.is_file()).unwrap_or(true) {
+        bail!(
+            "cannot run {}: no such program; set real_scp in the config (or SCPTRACE_REAL_SCP), or give -- PROGRAM",
+            shown_path(&program)
+        );
+    }
     let target = target::prepare(args.target.as_deref())?;
     if args.target.is_none() {
         eprintln!(
@@ -355,11 +362,24 @@ fn replay(args: &ReplayArgs, name: &str) -> Result<i32> {
     }
     proto.prepare(&t, &target.dir)?;
     plan.notes.extend(proto.notes());
-    let cmd = command(args, proto.as_ref(), &target.dir)?;
+    let cmd = engine::Command {
+        program,
+        argv0,
+        args: program_args(args, proto.as_ref(), &target.dir)?,
+        dir: target.dir.clone(),
+    };
     let mut live = engine::Live::spawn(&cmd, timeout)?;
     let outcome = engine::run(&t, &mut live, plan.send_bytes, plan.exit.map(|e| e.1))?;
+    if outcome.diff.is_some() {
+        plan.notes.extend(proto.difference_notes());
+    }
     let cmd_text = report::command_text(&cmd, args.command.len() > 1);
-    let text = report::render(name, &plan, &cmd_text, &live, &outcome);
+    let who = if args.command.is_empty() {
+        "the real scp"
+    } else {
+        "the program"
+    };
+    let text = report::render(name, &plan, &cmd_text, who, &live, &outcome);
     std::io::stdout()
         .write_all(text.as_bytes())
         .context("cannot write the report")?;
@@ -438,7 +458,7 @@ const UNITS: [(u64, &str); 4] = [(1 << 40, "T"), (1 << 30, "G"), (1 << 20, "M"),
 /// one fits, else rounded up to the next MiB (so it is enough as a cap).
 fn human_size(n: u64) -> String {
     for (unit, suffix) in UNITS {
-        if n >= unit && n % unit == 0 {
+        if n >= unit && n.is_multiple_of(unit) {
             return format!("{}{suffix}", n / unit);
         }
     }

@@ -286,9 +286,9 @@ impl Live {
             killed: false,
         };
         for r in [
-            live.stdin.as_ref().map(|s| set_nonblocking(s)),
-            live.stdout.as_ref().map(|s| set_nonblocking(s)),
-            live.stderr.as_ref().map(|s| set_nonblocking(s)),
+            live.stdin.as_ref().map(set_nonblocking),
+            live.stdout.as_ref().map(set_nonblocking),
+            live.stderr.as_ref().map(set_nonblocking),
         ]
         .into_iter()
         .flatten()
@@ -664,7 +664,7 @@ pub fn run(t: &Transcript, live: &mut Live, budget: u64, recorded_exit: Option<i
                         live.m.log(
                             None,
                             Entry::Note(format!(
-                                "the real program stopped reading its stdin after {} of {} B of this line",
+                                "it stopped reading its stdin after {} of {} B of this line",
                                 out.sent, out.total
                             )),
                         );

@@ -100,7 +100,7 @@ pub fn command_text(cmd: &Command, user_args: bool) -> String {
     s
 }
 
-pub fn render(name: &str, plan: &Plan, cmd_text: &str, live: &Live, o: &Outcome) -> String {
+pub fn render(name: &str, plan: &Plan, cmd_text: &str, who: &str, live: &Live, o: &Outcome) -> String {
     let mut r = String::new();
     let _ = writeln!(r, "replay of {name} against: {cmd_text}");
     if o.synthetic > 0 {
@@ -150,14 +150,14 @@ pub fn render(name: &str, plan: &Plan, cmd_text: &str, live: &Live, o: &Outcome)
         o.sent, plan.to_send, live.m.matched, plan.out_lines,
     );
     let Some(diff) = o.diff else {
-        let _ = writeln!(r, "the real scp answered as recorded");
+        let _ = writeln!(r, "{who} answered as recorded");
         let _ = writeln!(r, "summary: {summary}");
         return r;
     };
 
     let timeout = live.timeout.as_secs_f64();
     let what = match diff {
-        Diff::Bytes { off } => format!("the real scp sent other bytes (from byte {off} of this line on)"),
+        Diff::Bytes { off } => format!("{who} sent other bytes (from byte {off} of this line on)"),
         Diff::Missing { off, why } => {
             let when = if off > 0 {
                 format!("after {off} bytes of this line")
@@ -168,16 +168,16 @@ pub fn render(name: &str, plan: &Plan, cmd_text: &str, live: &Live, o: &Outcome)
                 Stop::OutClosed => "closed its stdout".to_string(),
                 _ => format!("sent nothing more for {timeout} s"),
             };
-            format!("the real scp {how} {when}")
+            format!("{who} {how} {when}")
         }
-        Diff::Stalled { .. } => format!("the real scp did not read this line within {timeout} s"),
+        Diff::Stalled { .. } => format!("{who} did not read this line within {timeout} s"),
         Diff::Extra => format!(
-            "the real scp sent {} B more than recorded after this line",
+            "{who} sent {} B more than recorded after this line",
             live.m.extra.len()
         ),
-        Diff::NoEnd => format!(
-            "the real scp did not close its stdout within {timeout} s after the last recorded message"
-        ),
+        Diff::NoEnd => {
+            format!("{who} did not close its stdout within {timeout} s after the last recorded message")
+        }
         Diff::Exit { recorded } => format!("the exit status differs: {status}, recorded {recorded}"),
     };
     let at = o.window.at;

@@ -276,6 +276,15 @@ impl Protocol for Scp {
         }
         notes
     }
+
+    fn difference_notes(&self) -> Vec<String> {
+        if self.flags.role == Role::Source && self.flags.recursive {
+            return vec![
+                "scp -r -f sends a directory's entries in the order the file system lists them, which replay cannot choose: a record in another order than recorded may be only that".to_string(),
+            ];
+        }
+        Vec::new()
+    }
 }
 
 /// An upload as the real scp will read it: the decoder is fed what replay
