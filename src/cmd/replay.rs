@@ -20,13 +20,13 @@
 //! 2 when the replay could not be run.
 
 mod engine;
-mod read;
 mod report;
 mod scp;
 mod target;
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::fs::File;
+use std::io::{Seek, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,8 +36,8 @@ use anyhow::{Context, Result, bail};
 use super::cli::ReplayArgs;
 use crate::config::{Flags, Settings};
 use crate::escape::{escape, escape_text};
+use crate::transcript::read::{Line, ReadError, Reader};
 use crate::transcript::{Bytes, Entry, Kind, Stream};
-use read::{ReadError, Transcript};
 
 /// Exit status when the replay could not be run at all.
 const CANNOT_RUN: i32 = 2;
@@ -73,13 +73,49 @@ impl std::fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
+/// The longest transcript line replay reads. scptrace writes at most 64 KiB
+/// of bytes per line (256 KiB escaped, a little more in JSON Lines with its
+/// annotation); a longer line is not one of its transcripts.
+const MAX_TRANSCRIPT_LINE: usize = 1024 * 1024;
+
+/// The transcript, open: each pass reads the same file from its start.
+pub struct Transcript {
+    file: File,
+}
+
+impl Transcript {
+    fn open(path: &Path) -> std::io::Result<Transcript> {
+        let file = File::open(path)?;
+        if file.metadata()?.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "is a directory",
+            ));
+        }
+        Ok(Transcript { file })
+    }
+
+    /// The shared transcript reader, from the first line.
+    fn lines(&self) -> Result<Reader<&File>> {
+        let mut f = &self.file;
+        f.rewind().context("cannot read the transcript")?;
+        Ok(Reader::new(f).with_max_line(MAX_TRANSCRIPT_LINE))
+    }
+
+    /// The next line, errors as replay reports them.
+    fn next(lines: &mut Reader<&File>) -> Result<Option<Line>> {
+        lines.next_line().map_err(read_error)
+    }
+}
+
 fn read_error(e: ReadError) -> anyhow::Error {
     match e {
-        ReadError::Io(e) => anyhow::Error::new(e).context("cannot read the transcript"),
-        ReadError::Parse { line, reason } => Refusal {
-            line,
+        ReadError::Io(e) | ReadError::Output(e) => anyhow::Error::new(e).context("cannot read the transcript"),
+        ReadError::Parse(e) => Refusal {
+            line: e.line,
             what: format!(
-                "{reason}; replay reads only transcripts as scptrace writes them (docs/transcript-format.md): fix this line or record again"
+                "{}; replay reads only transcripts as scptrace writes them (docs/transcript-format.md): fix this line or record again",
+                e.reason
             ),
         }
         .into(),
@@ -247,10 +283,11 @@ fn plan(t: &Transcript, args: &ReplayArgs) -> Result<(Box<dyn Protocol>, Plan)> 
             over: None,
         })
     };
-    let mut lines = t.lines().context("cannot read the transcript")?;
-    while let Some(l) = lines.next_line().map_err(read_error)? {
-        let refuse = |what: String| Refusal { line: l.no, what };
-        match &l.event.entry {
+    let mut lines = t.lines()?;
+    while let Some(l) = Transcript::next(&mut lines)? {
+        let (no, event) = (l.no, l.parsed.event);
+        let refuse = |what: String| Refusal { line: no, what };
+        match &event.entry {
             Entry::Invocation(text) => {
                 if p.invocation.is_some() {
                     return Err(refuse(
@@ -264,7 +301,7 @@ fn plan(t: &Transcript, args: &ReplayArgs) -> Result<(Box<dyn Protocol>, Plan)> 
                     )
                     .into());
                 }
-                p.invocation = Some(l.no);
+                p.invocation = Some(no);
                 proto = match scp::ServerFlags::from_invocation(text) {
                     Some(flags) => Some(Box::new(scp::Scp::new(flags, args.max_bytes))),
                     None if user_args => Some(raw(args.max_bytes)),
@@ -287,9 +324,9 @@ fn plan(t: &Transcript, args: &ReplayArgs) -> Result<(Box<dyn Protocol>, Plan)> 
             }
             _ => {}
         }
-        p.line(l.no, &l.event.entry);
+        p.line(no, &event.entry);
         if let Some(proto) = &mut proto {
-            proto.plan(l.no, &l.event.entry)?;
+            proto.plan(no, &event.entry)?;
         }
     }
     let Some(mut proto) = proto.filter(|_| p.any_bytes) else {

@@ -21,8 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use super::read::Transcript;
-use super::{CONTEXT, fill, outgoing_total, read_error, shrink, shrink_bytes};
+use super::{CONTEXT, Transcript, fill, outgoing_total, shrink, shrink_bytes};
 use crate::transcript::{Bytes, Entry, Stream};
 
 /// What to run.
@@ -612,15 +611,15 @@ pub fn run(t: &Transcript, live: &mut Live, budget: u64, recorded_exit: Option<i
         },
         why => Diff::Missing { off: live.m.off, why },
     };
-    while let Some(l) = lines.next_line().map_err(read_error)? {
-        ctx.line(l.no, &l.event.entry);
+    while let Some(l) = Transcript::next(&mut lines)? {
+        ctx.line(l.no, &l.parsed.event.entry);
         if let Some(w) = &ctx.frozen {
             if w.full() {
                 break;
             }
             continue;
         }
-        match l.event.entry {
+        match l.parsed.event.entry {
             Entry::Bytes(b) if outgoing_total(&b) == 0 => {}
             Entry::Bytes(b) if b.stream == Stream::Out => {
                 nth += 1;

@@ -18,8 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 
-use super::read::Transcript;
-use super::{FILLER, Protocol, Refusal, fill, human_size, outgoing_total};
+use super::{FILLER, Protocol, Refusal, Transcript, fill, human_size, outgoing_total};
 use crate::config::Settings;
 use crate::escape::escape;
 use crate::protocol::scp::decode::Event as DecEvent;
@@ -225,8 +224,8 @@ impl Protocol for Scp {
         }
         let mut src = Source::new(self.flags.options(), Some(dir.to_path_buf()), self.cap);
         let mut lines = t.lines()?;
-        while let Some(l) = lines.next_line().map_err(super::read_error)? {
-            if let Entry::Bytes(b) = &l.event.entry {
+        while let Some(l) = Transcript::next(&mut lines)? {
+            if let Entry::Bytes(b) = &l.parsed.event.entry {
                 src.line(l.no, b)?;
             }
         }
