@@ -192,8 +192,9 @@ Each recorded I: message is sent once the O: replies recorded before it have
 arrived, and what comes back is compared. File contents that a --data head/none
 recording lacks are sent as synthetic filler of the recorded size.
 
--- PROGRAM runs PROGRAM with those server arguments; -- PROGRAM ARGS runs exactly
-that, in the target directory.
+-- PROGRAM runs PROGRAM with those server arguments (with none, for a transcript
+that is no scp server session); -- PROGRAM ARGS runs exactly that. Either runs in
+the target directory.
 
 Exit status: 0 when the replies match the recording, 1 when they differ, 2 when
 the replay could not be run (an unreadable transcript, not an scp server session,

@@ -6,15 +6,16 @@
 //! chooses nothing that runs and no path that is written: the program is the
 //! real scp from the config (or the user's own `-- PROGRAM`), its arguments
 //! are the server flags replay understands, re-derived from the recorded
-//! ones, and the paths are inside the target directory ([`target`]).
+//! ones, and the paths are inside the target directory (`target.rs`).
 //!
-//! The transcript is read three times, each time as a stream
-//! ([`read`]): a first pass plans (what protocol, how many bytes the replay
-//! would write, whether every name is safe) before anything runs or is
-//! written; a download's source is then re-created from a second pass; the
-//! third pass drives the conversation ([`engine`]). The protocol-specific
-//! parts sit behind [`Protocol`]: [`scp`] for the legacy protocol; an SFTP
-//! replay would be a second implementation.
+//! The transcript is read three times, each time as a stream through the
+//! shared reader (`transcript::read`): a first pass plans (what protocol,
+//! how many bytes the replay would write, whether every name is safe) before
+//! anything runs or is written; a download's source is then re-created from
+//! a second pass; the third pass drives the conversation (`engine.rs`). The
+//! protocol-specific parts sit behind the `Protocol` trait: `scp.rs` for the
+//! legacy protocol; an SFTP replay would be a second implementation of it,
+//! beside it (with its own comparison of replies, see `engine.rs`).
 //!
 //! Exit status: 0 when the real scp answered as recorded, 1 when it did not,
 //! 2 when the replay could not be run.
@@ -184,13 +185,12 @@ impl Protocol for Raw {
         Ok(())
     }
     fn server_args(&self, _: &Path) -> Result<Vec<OsString>> {
-        bail!(
-            "-- PROGRAM alone gets the server arguments of a recorded scp session, and this transcript is not one: give PROGRAM ARGS"
-        )
+        // No scp session, so no server arguments: PROGRAM alone runs alone.
+        Ok(Vec::new())
     }
     fn default_program(&self, _: &Settings) -> Result<(PathBuf, OsString)> {
         bail!(
-            "this transcript is not an scp server session: give -- PROGRAM ARGS to replay it against a program of your choice"
+            "this transcript is not an scp server session: give -- PROGRAM [ARGS] to replay it against a program of your choice"
         )
     }
     fn notes(&self) -> Vec<String> {
@@ -273,7 +273,9 @@ impl Plan {
 /// The first pass: the protocol, the plan, and every refusal replay can
 /// make before it runs or writes anything.
 fn plan(t: &Transcript, args: &ReplayArgs) -> Result<(Box<dyn Protocol>, Plan)> {
-    let user_args = args.command.len() > 1;
+    // The user's own program, not the transcript's: then bytes that are no
+    // scp server session can be replayed too.
+    let user_program = !args.command.is_empty();
     let mut p = Plan::default();
     let mut proto: Option<Box<dyn Protocol>> = None;
     let raw = |cap| -> Box<dyn Protocol> {
@@ -304,19 +306,19 @@ fn plan(t: &Transcript, args: &ReplayArgs) -> Result<(Box<dyn Protocol>, Plan)> 
                 p.invocation = Some(no);
                 proto = match scp::ServerFlags::from_invocation(text) {
                     Some(flags) => Some(Box::new(scp::Scp::new(flags, args.max_bytes))),
-                    None if user_args => Some(raw(args.max_bytes)),
+                    None if user_program => Some(raw(args.max_bytes)),
                     None => {
                         return Err(refuse(
-                            "not an scp server session (no -t or -f among scp's options): replay runs only the real scp in server mode; to replay these bytes against a program of your choice, give -- PROGRAM ARGS".into(),
+                            "not an scp server session (no -t or -f among scp's options): replay runs only the real scp in server mode; to replay these bytes against a program of your choice, give -- PROGRAM [ARGS]".into(),
                         )
                         .into());
                     }
                 };
             }
             Entry::Bytes(_) if proto.is_none() => {
-                if !user_args {
+                if !user_program {
                     return Err(refuse(
-                        "an I:/O: line before any `>>> New command invocation:` line: replay needs the recorded scp server command to know what to run; give -- PROGRAM ARGS to replay the bytes anyway".into(),
+                        "an I:/O: line before any `>>> New command invocation:` line: replay needs the recorded scp server command to know what to run; give -- PROGRAM [ARGS] to replay the bytes anyway".into(),
                     )
                     .into());
                 }

@@ -435,6 +435,38 @@ fn replay_runs_the_program_given_after_dashdash() {
     assert_eq!(files_in(&target2).len(), 2);
 }
 
+/// Bytes that are no scp session replay against the user's own program,
+/// never against anything the transcript names.
+#[test]
+fn replay_of_another_program_needs_the_users_own() {
+    let sb = Sandbox::new();
+    let t = sb.path().join("cat.log");
+    fs::write(
+        &t,
+        ">>> New command invocation: /bin/cat\n\
+         I: hello\\n\n\
+         O: hello\\n\n\
+         >>> stdin closed\n\
+         >>> stdout closed\n\
+         #: 0\n",
+    )
+    .unwrap();
+    let f = replay(&sb, &[t.as_os_str()]);
+    assert_eq!(f.status.code(), Some(2), "{}{}", report(&f), f.stderr_text());
+    let f = replay(&sb, &[t.as_os_str(), "--".as_ref(), "cat".as_ref()]);
+    assert_eq!(f.status.code(), Some(0), "{}{}", report(&f), f.stderr_text());
+    assert!(
+        report(&f).contains("the program answered as recorded"),
+        "{}",
+        report(&f)
+    );
+    let f = replay(
+        &sb,
+        &[t.as_os_str(), "--".as_ref(), "/bin/cat".as_ref(), "-n".as_ref()],
+    );
+    assert_eq!(f.status.code(), Some(1), "{}{}", report(&f), f.stderr_text());
+}
+
 #[test]
 fn replay_that_cannot_run_exits_2() {
     let sb = Sandbox::new();
