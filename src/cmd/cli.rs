@@ -200,7 +200,7 @@ Exit status: 0 when the replies match the recording, 1 when they differ, 2 when
 the replay could not be run (an unreadable transcript, not an scp server session,
 --target not empty, over --max-bytes, no real scp). See docs/reporting-bugs.md.")]
 pub struct ReplayArgs {
-    /// The transcript to replay (text or JSON Lines)
+    /// The transcript to replay (text or JSON Lines); `-` for standard input
     pub file: PathBuf,
     /// Directory to replay in: empty, or not existing yet [default: a new temporary directory]
     #[arg(long, value_name = "DIR")]

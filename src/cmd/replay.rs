@@ -37,14 +37,14 @@ use anyhow::{Context, Result, bail};
 use super::cli::ReplayArgs;
 use crate::config::{Flags, Settings};
 use crate::escape::{escape, escape_text};
-use crate::transcript::read::{Line, ReadError, Reader};
+use crate::transcript::read::{Line, ReadError, Reader, display_name, is_stdin};
 use crate::transcript::{Bytes, Entry, Kind, Stream};
 
 /// Exit status when the replay could not be run at all.
 const CANNOT_RUN: i32 = 2;
 
 pub fn run(args: ReplayArgs) -> Result<i32> {
-    let name = shown_path(&args.file);
+    let name = escape_text(&display_name(&args.file)).into_owned();
     match replay(&args, &name) {
         Ok(code) => Ok(code),
         Err(e) => {
@@ -85,7 +85,17 @@ pub struct Transcript {
 }
 
 impl Transcript {
+    /// Opens `path`; `-` is standard input, copied first into an unlinked
+    /// temporary file so that it can be read more than once.
     fn open(path: &Path) -> std::io::Result<Transcript> {
+        if is_stdin(path) {
+            let template = std::env::temp_dir().join("scptrace-replay-stdin-XXXXXX");
+            let (fd, tmp) = nix::unistd::mkstemp(&template).map_err(std::io::Error::from)?;
+            let _ = std::fs::remove_file(&tmp);
+            let mut file = File::from(fd);
+            std::io::copy(&mut std::io::stdin().lock(), &mut file)?;
+            return Ok(Transcript { file });
+        }
         let file = File::open(path)?;
         if file.metadata()?.is_dir() {
             return Err(std::io::Error::new(
@@ -370,11 +380,7 @@ fn find_program(word: &std::ffi::OsStr, settings: &Settings) -> Result<PathBuf> 
     if word == "scp" {
         return Ok(crate::tap::standin::find_real_scp(settings)?.path);
     }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join(word))
-        .find(|p| p.is_file())
+    crate::paths::find_on_path(word)
         .with_context(|| format!("{}: not found on PATH", shown_path(Path::new(word))))
 }
 

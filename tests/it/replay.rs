@@ -150,6 +150,22 @@ fn replay_of_the_design_example_transcript() {
         "{}",
         report(&f)
     );
+    // The same from standard input (read more than once: it is copied first).
+    let target = fresh(&sb, "y");
+    let mut c = sb.command(bin());
+    c.current_dir(sb.path())
+        .arg("replay")
+        .arg("-")
+        .arg("--target")
+        .arg(&target);
+    let f = run(&mut c, Input::File(&t), DEADLINE);
+    assert_eq!(f.status.code(), Some(0), "{}{}", report(&f), f.stderr_text());
+    assert!(
+        report(&f).starts_with("replay of (standard input) against"),
+        "{}",
+        report(&f)
+    );
+    assert_eq!(fs::read(target.join("a")).unwrap(), b"file a file a file a\n");
 }
 
 #[test]

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 
 use super::{CONTEXT, Transcript, fill, outgoing_total, shrink, shrink_bytes};
+use crate::fdio;
 use crate::transcript::{Bytes, Entry, Stream};
 
 /// What to run.
@@ -206,18 +207,6 @@ const KEEP_STDERR: usize = 16 * 1024;
 /// Most bytes read from one pipe before looking at the others again.
 const READ_BURST: usize = 1024 * 1024;
 
-fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
-    use nix::fcntl::{FcntlArg, OFlag, fcntl};
-    let fd = fd.as_fd();
-    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(io::Error::from)?;
-    fcntl(
-        fd,
-        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
-    )
-    .map_err(io::Error::from)?;
-    Ok(())
-}
-
 /// Reads what is there from a non-blocking pipe into `f`, up to
 /// [`READ_BURST`] or while `more()`; `false` at EOF or on an error (either
 /// way the pipe is done).
@@ -285,9 +274,9 @@ impl Live {
             killed: false,
         };
         for r in [
-            live.stdin.as_ref().map(set_nonblocking),
-            live.stdout.as_ref().map(set_nonblocking),
-            live.stderr.as_ref().map(set_nonblocking),
+            live.stdin.as_ref().map(fdio::set_nonblocking),
+            live.stdout.as_ref().map(fdio::set_nonblocking),
+            live.stderr.as_ref().map(fdio::set_nonblocking),
         ]
         .into_iter()
         .flatten()

@@ -8,7 +8,7 @@
 //! outside the target (`/`, `.`, `..`, empty, NUL) is refused before anything
 //! is written.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::{File, FileTimes, OpenOptions};
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -22,7 +22,7 @@ use super::{FILLER, Protocol, Refusal, Transcript, fill, human_size, outgoing_to
 use crate::config::Settings;
 use crate::escape::escape;
 use crate::protocol::scp::decode::Event as DecEvent;
-use crate::protocol::scp::{Decoder, Dir, Msg, Options, Role};
+use crate::protocol::scp::{Decoder, Dir, Msg, Options, Role, getopt};
 use crate::shell::shell_split;
 use crate::transcript::{Bytes, Entry, Stream};
 
@@ -40,9 +40,6 @@ impl ServerFlags {
     /// Reads scp's arguments (without `argv[0]`) as its getopt would, up to
     /// the first operand; `None` unless exactly one of `-t`/`-f` is there.
     pub fn from_args(args: &[Vec<u8>]) -> Option<ServerFlags> {
-        // OpenSSH 9.x scp: the options that take a value, whose value must
-        // not be read as flags.
-        const WITH_VALUE: &[u8] = b"cDFiJlMoPSX";
         let (mut to, mut from) = (false, false);
         let mut f = ServerFlags {
             role: Role::Sink,
@@ -51,32 +48,16 @@ impl ServerFlags {
             target_dir: false,
             verbose: false,
         };
-        let mut i = 0;
-        while i < args.len() {
-            let a = &args[i];
-            i += 1;
-            if a == b"--" || a.len() < 2 || a[0] != b'-' {
-                break;
-            }
-            let mut j = 1;
-            while j < a.len() {
-                let c = a[j];
-                j += 1;
-                match c {
-                    b't' => to = true,
-                    b'f' => from = true,
-                    b'r' => f.recursive = true,
-                    b'p' => f.preserve = true,
-                    b'd' => f.target_dir = true,
-                    b'v' => f.verbose = true,
-                    c if WITH_VALUE.contains(&c) => {
-                        if j == a.len() {
-                            i += 1;
-                        }
-                        j = a.len();
-                    }
-                    _ => {}
-                }
+        let args: Vec<&OsStr> = args.iter().map(|a| OsStr::from_bytes(a)).collect();
+        for opt in getopt(&args).0 {
+            match opt.letter {
+                b't' => to = true,
+                b'f' => from = true,
+                b'r' => f.recursive = true,
+                b'p' => f.preserve = true,
+                b'd' => f.target_dir = true,
+                b'v' => f.verbose = true,
+                _ => {}
             }
         }
         f.role = match (to, from) {
@@ -611,7 +592,7 @@ impl Source {
         }
         let Some(root) = &self.root else { return Ok(None) };
         let parent = self.stack.last().map_or(root.as_path(), |d| d.path.as_path());
-        let path = parent.join(std::ffi::OsStr::from_bytes(name));
+        let path = parent.join(OsStr::from_bytes(name));
         if path.as_os_str().len() > MAX_PATH {
             return Err(self.refuse(
                 no,
