@@ -30,6 +30,44 @@ pub fn escape(bytes: &[u8]) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// Whether `c` must never reach a terminal raw: C0 controls (TAB and LF
+/// included), DEL, C1 controls (U+0080–U+009F), the line and paragraph
+/// separators, and the bidirectional controls that reorder what is shown
+/// (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069).
+pub fn is_terminal_control(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}'
+        )
+}
+
+/// Free text that is UTF-8 (a note, a problem, an invocation line, a file
+/// name) made safe for a terminal: every character of [`is_terminal_control`]
+/// is spelled out, `\xNN` below U+0080 and `\u{N}` above; everything else,
+/// backslashes included, stays as it is. For display only: unlike [`escape`]
+/// it is not reversible.
+pub fn escape_text(text: &str) -> std::borrow::Cow<'_, str> {
+    use std::fmt::Write as _;
+    if !text.chars().any(is_terminal_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut s = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        let v = c as u32;
+        match c {
+            c if !is_terminal_control(c) => s.push(c),
+            _ if v < 0x80 => {
+                let _ = write!(s, "\\x{v:02x}");
+            }
+            _ => {
+                let _ = write!(s, "\\u{{{v:x}}}");
+            }
+        }
+    }
+    std::borrow::Cow::Owned(s)
+}
+
 /// Why an escaped string could not be read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnescapeError {
@@ -145,6 +183,20 @@ mod tests {
         assert_eq!(escape(b"file a file a file a\n\0"), "file a file a file a\\n\\0");
         assert_eq!(escape(b"\x01scp: x\n"), "\\x01scp: x\\n");
         assert_eq!(escape(b"a\\b\tc\r\xff"), "a\\\\b\\tc\\r\\xff");
+    }
+
+    #[test]
+    fn text_escape_spells_out_every_terminal_control() {
+        assert_eq!(escape_text("plain \\x1b é"), "plain \\x1b é");
+        assert!(matches!(escape_text("ok"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(
+            escape_text("a\x1b[2J\x07\r\t\n\x7f\u{9b}\u{202e}\u{2066}\u{200f}\u{61c}b"),
+            "a\\x1b[2J\\x07\\x0d\\x09\\x0a\\x7f\\u{9b}\\u{202e}\\u{2066}\\u{200f}\\u{61c}b"
+        );
+        for c in (0u32..0x110000).filter_map(char::from_u32) {
+            let out = escape_text(c.encode_utf8(&mut [0; 4])).into_owned();
+            assert!(!out.chars().any(is_terminal_control), "{:x}", c as u32);
+        }
     }
 
     #[test]

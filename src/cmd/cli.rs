@@ -193,24 +193,42 @@ pub struct CheckArgs {
 /// Speak a transcript's I: side to a fresh real scp and report where the replies differ
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Runs the recorded scp command (its last argument replaced by --target) or PROGRAM
-ARGS, sends each recorded I: message once the O: replies recorded before it have
-arrived, and compares what comes back. File contents a --data head/none recording
-lacks are sent as synthetic filler of the recorded size.
+Runs only the real scp (real_scp in the config or SCPTRACE_REAL_SCP, else the first
+scp on PATH that is not scptrace), in server mode: -t or -f as recorded, with the
+recorded -r, -p, -d and -v, and nothing else from the transcript: no program, no
+other option, no path. It runs in a directory replay controls: --target DIR, which
+must be an empty directory of yours or not exist yet (it is then created, mode
+0700); without --target, a new temporary directory, named on stderr and left in
+place. An upload (-t) arrives there; for a download (-f), the recorded files and
+directories are first re-created there, with the recorded contents or filler of
+the recorded size. --max-bytes caps what that may write.
+
+Each recorded I: message is sent once the O: replies recorded before it have
+arrived, and what comes back is compared. File contents that a --data head/none
+recording lacks are sent as synthetic filler of the recorded size.
+
+-- PROGRAM runs PROGRAM with those server arguments (with none, for a transcript
+that is no scp server session); -- PROGRAM ARGS runs exactly that. Either runs in
+the target directory.
+
 Exit status: 0 when the replies match the recording, 1 when they differ, 2 when
-the replay could not be run. See docs/reporting-bugs.md.")]
+the replay could not be run (an unreadable transcript, not an scp server session,
+--target not empty, over --max-bytes, no real scp). See docs/reporting-bugs.md.")]
 pub struct ReplayArgs {
-    /// The transcript to replay (text or JSON Lines)
+    /// The transcript to replay (text or JSON Lines); `-` for standard input
     pub file: PathBuf,
-    /// Path for the replayed scp instead of the recorded one: an empty
-    /// directory for an upload (`-t`), the source for a download (`-f`)
-    #[arg(long, value_name = "PATH")]
+    /// Directory to replay in: empty, or not existing yet [default: a new temporary directory]
+    #[arg(long, value_name = "DIR")]
     pub target: Option<PathBuf>,
     /// Seconds to wait for the real scp to make progress at each step
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub timeout: f64,
-    /// Run this instead of the recorded command; a PROGRAM alone gets the
-    /// recorded arguments (with --target applied)
+    /// Most bytes the replay may write into the target: the files of an
+    /// upload, or a download's re-created source (suffixes K, M, G, T: powers of 1024)
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = super::replay::parse_size)]
+    pub max_bytes: u64,
+    /// Run this instead of the real scp: PROGRAM alone gets the server
+    /// arguments replay derives; PROGRAM ARGS runs exactly that
     #[arg(last = true, value_name = "PROGRAM")]
     pub command: Vec<OsString>,
 }

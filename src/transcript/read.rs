@@ -68,36 +68,93 @@ pub fn read_transcript_numbered(
     } else {
         Box::new(File::open(path).map_err(ReadError::Io)?)
     };
-    let mut r = BufReader::with_capacity(64 * 1024, input);
-    let mut buf = Vec::with_capacity(256);
-    let mut text = Parser::new();
-    let mut json: Option<bool> = None;
-    let mut line_no = 0u64;
-    loop {
-        buf.clear();
-        if r.read_until(b'\n', &mut buf).map_err(ReadError::Io)? == 0 {
-            return Ok(());
+    let mut r = Reader::new(input);
+    while let Some(line) = r.next_line()? {
+        each(line.no, line.parsed).map_err(ReadError::Output)?;
+    }
+    Ok(())
+}
+
+/// One event read, with the number of its line in the file (from 1).
+#[derive(Debug)]
+pub struct Line {
+    pub no: u64,
+    pub parsed: Parsed,
+}
+
+/// The reader itself, for a caller that pulls one event at a time (replay
+/// acts on each line before it reads the next). Reads any `io::Read`, so a
+/// caller can read the same open file more than once.
+pub struct Reader<R: Read> {
+    r: BufReader<R>,
+    buf: Vec<u8>,
+    text: Parser,
+    json: Option<bool>,
+    no: u64,
+    max_line: Option<usize>,
+}
+
+impl<R: Read> Reader<R> {
+    pub fn new(input: R) -> Self {
+        Reader {
+            r: BufReader::with_capacity(64 * 1024, input),
+            buf: Vec::with_capacity(256),
+            text: Parser::new(),
+            json: None,
+            no: 0,
+            max_line: None,
         }
-        line_no += 1;
-        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        if json.is_none() && !line.is_empty() {
-            json = Some(line[0] == b'{');
-        }
-        // The text parser sees every line, blank ones included, so its line
-        // numbers are the file's.
-        let parsed = if json == Some(true) {
-            if line.is_empty() {
-                continue;
+    }
+
+    /// Refuses lines longer than `max` bytes (a parse error) instead of
+    /// holding them: memory stays bounded whatever the input.
+    pub fn with_max_line(mut self, max: usize) -> Self {
+        self.max_line = Some(max);
+        self
+    }
+
+    /// The next event, `None` at the end of the input.
+    pub fn next_line(&mut self) -> Result<Option<Line>, ReadError> {
+        loop {
+            self.buf.clear();
+            let limit = self.max_line.map_or(u64::MAX, |m| m as u64 + 1);
+            if (&mut self.r)
+                .take(limit)
+                .read_until(b'\n', &mut self.buf)
+                .map_err(ReadError::Io)?
+                == 0
+            {
+                return Ok(None);
             }
-            jsonl::parse_line(line).map(Some).map_err(|reason| ParseError {
-                line: line_no,
-                reason,
-            })
-        } else {
-            text.next_line(line)
-        };
-        if let Some(p) = parsed.map_err(ReadError::Parse)? {
-            each(line_no, p).map_err(ReadError::Output)?;
+            self.no += 1;
+            if let Some(max) = self.max_line
+                && self.buf.len() > max
+            {
+                return Err(ReadError::Parse(ParseError {
+                    line: self.no,
+                    reason: format!("a line longer than {max} bytes: scptrace never writes one"),
+                }));
+            }
+            let line = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
+            if self.json.is_none() && !line.is_empty() {
+                self.json = Some(line[0] == b'{');
+            }
+            // The text parser sees every line, blank ones included, so its line
+            // numbers are the file's.
+            let parsed = if self.json == Some(true) {
+                if line.is_empty() {
+                    continue;
+                }
+                jsonl::parse_line(line).map(Some).map_err(|reason| ParseError {
+                    line: self.no,
+                    reason,
+                })
+            } else {
+                self.text.next_line(line)
+            };
+            if let Some(parsed) = parsed.map_err(ReadError::Parse)? {
+                return Ok(Some(Line { no: self.no, parsed }));
+            }
         }
     }
 }
@@ -135,5 +192,24 @@ mod tests {
     fn clean_spells_out_controls() {
         assert_eq!(clean("a\x1bb\tc\u{85}"), "a\\x1bb\tc\\u{85}");
         assert!(matches!(clean("plain text"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn the_reader_numbers_lines_and_bounds_them() {
+        let text = b"# k: v\n>>> New command invocation: scp -t x\n\nO: \\0\n#: 0\n";
+        let mut r = Reader::new(&text[..]);
+        let mut nos = Vec::new();
+        while let Some(l) = r.next_line().unwrap() {
+            nos.push(l.no);
+        }
+        assert_eq!(nos, [1, 2, 4, 5]);
+        let long = format!("O: {}\n", "a".repeat(100));
+        let mut r = Reader::new(long.as_bytes()).with_max_line(50);
+        assert!(matches!(
+            r.next_line(),
+            Err(ReadError::Parse(ParseError { line: 1, .. }))
+        ));
+        let mut r = Reader::new(long.as_bytes()).with_max_line(200);
+        assert!(r.next_line().unwrap().is_some());
     }
 }
