@@ -12,6 +12,7 @@ pub mod forced;
 pub mod generate;
 pub mod install;
 pub mod logdir;
+pub mod protocol;
 pub mod record;
 pub mod relay;
 pub mod replay;
