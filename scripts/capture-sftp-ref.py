@@ -26,6 +26,11 @@ requests that scp and sftp never send (every OpenSSH extension, and a few
 mistakes) to the real sftp-server and records its real answers the same way.
 
 Usage: scripts/capture-sftp-ref.py [CASE...]   (default: all; run from anywhere)
+       scripts/capture-sftp-ref.py --seeds       (the captures as fuzz seeds)
+
+`--seeds` rewrites each captured case as an input of the `sftp` fuzz target
+(fuzz/fuzz_targets/sftp.rs) in fuzz/seeds/sftp/: one feed operation per
+recorded read, in the recorded order, then an eof for each direction.
 """
 
 import os
@@ -495,9 +500,42 @@ def capture(name):
     print("%-24s exit %d, %6d bytes, %s" % (name, p.returncode, size, what))
 
 
+def seeds():
+    """The captures in the fuzz target's input format (see its header)."""
+    out_dir = os.path.join(ROOT, "fuzz", "seeds", "sftp")
+    os.makedirs(out_dir, exist_ok=True)
+    for name in sorted(os.listdir(REF)):
+        d = os.path.join(REF, name)
+        if not os.path.isdir(d):
+            continue
+        data = {"I": open(os.path.join(d, "in.bin"), "rb").read(), "O": open(os.path.join(d, "out.bin"), "rb").read()}
+        pos = {"I": 0, "O": 0}
+        seed = b""
+        for line in open(os.path.join(d, "chunks.txt")):
+            tag, n = line.split()
+            n = int(n)
+            chunk = data[tag][pos[tag] : pos[tag] + n]
+            pos[tag] += n
+            bit = 0 if tag == "I" else 1
+            while chunk:
+                part, chunk = chunk[:65535], chunk[65535:]
+                if len(part) < 255:
+                    seed += bytes([bit, len(part)])
+                else:
+                    seed += bytes([bit, 255]) + struct.pack("<H", len(part))
+                seed += part
+        seed += bytes([12, 0, 13, 0])  # eof In, eof Out
+        with open(os.path.join(out_dir, name), "wb") as f:
+            f.write(seed)
+        print("%-24s %6d bytes" % (name, len(seed)))
+
+
 def main():
     if os.environ.get("CAPTURE_SFTP_TEE"):
         tee()
+        return
+    if sys.argv[1:] == ["--seeds"]:
+        seeds()
         return
     names = sys.argv[1:] or list(CASES)
     for n in names:

@@ -476,7 +476,9 @@ impl Conv {
             .or_else(|| self.closed.iter().rev().find(|(k, _)| k == h).map(|(_, v)| v))
     }
 
-    /// The pflags of a file opened (now or earlier) by `path`.
+    /// The pflags of a file opened (now or earlier) by `path`: of several
+    /// opens, one that could leave a stale tail (the map's order is random,
+    /// the choice must not be).
     fn pflags_of_path(&self, path: &[u8]) -> Option<u32> {
         let open = self
             .handles
@@ -486,7 +488,11 @@ impl Conv {
             .closed
             .iter()
             .filter_map(|(_, h)| Some((h.path.as_deref()?, h.pflags?)));
-        open.chain(closed).find(|(p, _)| *p == path).map(|(_, f)| f)
+        let risky = |f: u32| f & pflags::WRITE != 0 && f & pflags::TRUNC == 0;
+        open.chain(closed)
+            .filter(|(p, _)| *p == path)
+            .map(|(_, f)| f)
+            .max_by_key(|&f| (risky(f), f))
     }
 
     /// Checks a handle a request uses: its path, and whether the request was

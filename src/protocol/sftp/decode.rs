@@ -157,7 +157,7 @@ impl Side {
 
     /// In `Body`: what the bytes buffered so far call for.
     fn plan(&self, len: u32) -> Plan {
-        let total = 4 + len as usize;
+        let total = total(len);
         let have = self.buf.len();
         if have < 5 || self.mode == Mode::Start {
             return if have < 5 {
@@ -182,13 +182,18 @@ impl Side {
             St::Body { len } => match self.plan(len) {
                 Plan::Need(n) => n,
                 Plan::Payload(h) => 4 + h,
-                Plan::Whole => 4 + len as usize,
+                Plan::Whole => total(len),
                 // Type and id first, for pairing.
-                Plan::Skip => (4 + 5).min(4 + len as usize),
+                Plan::Skip => total(len).min(4 + 5),
             },
             _ => 0,
         }
     }
+}
+
+/// A packet's length with its length field (no overflow where usize is 32 bits).
+fn total(len: u32) -> usize {
+    (len as usize).saturating_add(4)
 }
 
 /// The sans-IO SFTP decoder of one session (docs/sftp-decoder.md).
@@ -404,7 +409,7 @@ impl Decoder {
                     on_length(s, conv, len, out);
                 }
                 St::Body { len } => {
-                    let total = 4 + len as usize;
+                    let total = total(len);
                     if s.mode == Mode::Start && s.buf.len() == 5 {
                         let t = s.buf[4];
                         let want = match dir {
