@@ -38,6 +38,7 @@ fn run_cli(cli: Cli) -> Result<i32> {
         Command::Check(a) => check::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Forced(a) => forced::run(a),
+        Command::SftpServer(a) => scptrace::cmd::sftp_server::run(a),
         Command::Install(a) => install::run(a),
         Command::Uninstall(a) => uninstall::run(a),
         Command::Doctor(a) => doctor::run(a),

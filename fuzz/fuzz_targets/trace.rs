@@ -64,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
     let out = Rc::new(RefCell::new(Vec::new()));
     let written = Rc::new(Cell::new(0));
     let sink = make_writer(format, timestamps, Buf(out.clone(), written.clone()));
-    let mut t = Tracer::new(Some(sink), "fuzz".into(), framing, mode, Some(opts));
+    let mut t = Tracer::new(Some(sink), "fuzz".into(), framing, mode, Some(scptrace::protocol::Protocol::Scp(opts)));
     if o & 128 != 0 {
         t.set_cap(written, 1024 + 64 * u64::from(*c));
     }

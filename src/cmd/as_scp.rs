@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use anyhow::Result;
 
 use crate::config::{Flags, Settings};
+use crate::protocol::Protocol;
 use crate::protocol::scp;
 use crate::tap::session::{self, Output, Target};
 use crate::tap::standin;
@@ -28,7 +29,7 @@ pub fn run(argv0: OsString, args: Vec<OsString>) -> Result<i32> {
         program: real.path,
         argv0,
         args,
-        scp: Some(opts),
+        proto: Some(Protocol::Scp(opts)),
         shown: None,
         notes: Vec::new(),
     };

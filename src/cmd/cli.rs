@@ -33,6 +33,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Run as an sshd ForceCommand or authorized_keys command=
     Forced(ForcedArgs),
+    /// Run the real sftp-server traced: for sshd's `Subsystem sftp` line
+    SftpServer(SftpServerArgs),
     /// Put the scp stand-in in place on this machine
     Install(InstallArgs),
     /// Undo exactly what `install` did
@@ -113,6 +115,9 @@ exit status are its own. See docs/reporting-bugs.md.")]
 pub struct RecordArgs {
     #[command(flatten)]
     pub trace: TraceOpts,
+    /// Make an OpenSSH scp (9.0 and later) speak the legacy SCP protocol: add -O
+    #[arg(long)]
+    pub legacy: bool,
     /// The scp client and its arguments (e.g. `scp -r dir host:/tmp`)
     #[arg(
         required = true,
@@ -248,6 +253,24 @@ See docs/deploying.md.")]
 pub struct ForcedArgs {
     #[command(flatten)]
     pub trace: TraceOpts,
+}
+
+/// Run the real sftp-server with its stdio traced, for sshd's Subsystem line
+#[derive(Debug, Args)]
+#[command(after_help = "\
+In sshd_config (since OpenSSH 9.5 this may sit inside a Match block, to trace some
+users only):
+  Subsystem sftp /usr/local/bin/scptrace sftp-server
+  Subsystem sftp /usr/local/bin/scptrace sftp-server -- /usr/lib/openssh/sftp-server -l INFO
+Without SFTP_SERVER, the first of the usual sftp-server paths that exists is run
+(/usr/lib/openssh/sftp-server, /usr/libexec/openssh/sftp-server, ...).
+The transcript goes to the log directory. See docs/deploying.md.")]
+pub struct SftpServerArgs {
+    #[command(flatten)]
+    pub trace: TraceOpts,
+    /// The sftp-server to run and its arguments
+    #[arg(last = true, value_name = "SFTP_SERVER")]
+    pub command: Vec<OsString>,
 }
 
 /// Put the scp stand-in in place on this machine

@@ -1,8 +1,9 @@
 //! `scptrace forced`: run as an sshd `ForceCommand` or an authorized_keys
-//! `command="…"`. A legacy scp server command is run the way sshd would have
-//! run it, through the user's shell, with its stdio traced; anything else
-//! (a login, another command, a subsystem such as sftp) runs exactly as sshd
-//! would have run it, untraced.
+//! `command="…"`. A legacy scp server command, or the SFTP subsystem's
+//! configured command (a path to sftp-server, or `internal-sftp`), is run the
+//! way sshd would have run it, with its stdio traced; anything else (a login,
+//! another command, another subsystem) runs exactly as sshd would have run
+//! it, untraced.
 //!
 //! What sshd would have done (OpenSSH session.c, `do_child`): with no command,
 //! exec the user's shell as a login shell (`argv[0]` `-bash`); with a command,
@@ -25,6 +26,7 @@ use anyhow::{Result, anyhow};
 
 use super::cli::ForcedArgs;
 use crate::config::Settings;
+use crate::protocol::Protocol;
 use crate::protocol::scp;
 use crate::shell::simple_words;
 use crate::tap::session::{self, Output, Target};
@@ -38,6 +40,8 @@ enum Request {
     Scp(scp::Options),
     /// `internal-sftp [args]`: sshd's in-process sftp server.
     InternalSftp(Vec<OsString>),
+    /// A path to an sftp-server: the configured `Subsystem sftp` command.
+    SftpServer,
     /// Anything else.
     Other,
 }
@@ -67,6 +71,9 @@ fn classify(original: Option<&OsStr>) -> Request {
     let args: Vec<OsString> = words.map(OsString::from_vec).collect();
     if first == b"internal-sftp" {
         return Request::InternalSftp(args);
+    }
+    if Path::new(OsStr::from_bytes(&first)).file_name() == Some(OsStr::new("sftp-server")) {
+        return Request::SftpServer;
     }
     if Path::new(OsStr::from_bytes(&first)).file_name() == Some(OsStr::new("scp"))
         && let Some(opts) = scp::Options::from_scp_args(&args)
@@ -99,7 +106,7 @@ fn shell_name(shell: &Path) -> OsString {
 }
 
 /// The sftp-server binary, for `internal-sftp`.
-fn sftp_server() -> Option<PathBuf> {
+pub fn sftp_server() -> Option<PathBuf> {
     [
         "/usr/lib/openssh/sftp-server",
         "/usr/libexec/openssh/sftp-server",
@@ -127,18 +134,47 @@ pub fn run(args: ForcedArgs) -> Result<i32> {
             Err(exec(std::process::Command::new(&shell).arg0(argv0), &shell))
         }
         Request::InternalSftp(sftp_args) => match sftp_server() {
-            Some(server) => Err(exec(
-                std::process::Command::new(&server)
-                    .arg0("sftp-server")
-                    .args(sftp_args),
-                &server,
-            )),
+            // sshd would have run its in-process server: the sftp-server
+            // binary is the same code, traced.
+            Some(server) => {
+                let settings = Settings::load(args.trace.flags());
+                let shown = original.as_deref().map(|o| o.to_string_lossy().into_owned());
+                let target = Target {
+                    argv0: "sftp-server".into(),
+                    program: server,
+                    args: sftp_args,
+                    proto: Some(Protocol::Sftp),
+                    shown,
+                    notes: vec!["internal-sftp, run as the sftp-server binary".into()],
+                };
+                forced_env();
+                let output = args.trace.output.clone().map_or(Output::LogDir, Output::File);
+                match session::run_traced(target, &settings, output)? {}
+            }
             // Let the shell fail the way sshd's users would see it fail elsewhere.
             None => Err(exec(
                 &mut shell_command(&shell, original.unwrap_or_default()),
                 &shell,
             )),
         },
+        Request::SftpServer => {
+            // The configured Subsystem command, through the user's shell as
+            // sshd runs it (so shell start-up output shows, as it would
+            // corrupt the stream without scptrace).
+            let cmd = original.unwrap_or_default();
+            let settings = Settings::load(args.trace.flags());
+            forced_env();
+            let target = Target {
+                program: shell.clone(),
+                argv0: shell_name(&shell),
+                args: vec!["-c".into(), cmd.clone()],
+                proto: Some(Protocol::Sftp),
+                shown: Some(cmd.to_string_lossy().into_owned()),
+                notes: vec!["run through the user's shell, as sshd would have run it".into()],
+            };
+            let output = args.trace.output.clone().map_or(Output::LogDir, Output::File);
+            match session::run_traced(target, &settings, output)? {}
+        }
         Request::Other => Err(exec(
             &mut shell_command(&shell, original.unwrap_or_default()),
             &shell,
@@ -146,23 +182,28 @@ pub fn run(args: ForcedArgs) -> Result<i32> {
         Request::Scp(opts) => {
             let cmd = original.unwrap_or_default();
             let settings = Settings::load(args.trace.flags());
-            // SAFETY: single-threaded here (no thread has been started yet), so
-            // nothing reads the environment concurrently; the child inherits it.
-            unsafe {
-                std::env::set_var("SCPTRACE_FORCED", "1");
-                std::env::set_var("SCPTRACE_ACTIVE", "1");
-            }
+            forced_env();
             let target = Target {
                 program: shell.clone(),
                 argv0: shell_name(&shell),
                 args: vec!["-c".into(), cmd.clone()],
-                scp: Some(opts),
+                proto: Some(Protocol::Scp(opts)),
                 shown: Some(cmd.to_string_lossy().into_owned()),
                 notes: vec!["run through the user's shell, as sshd would have run it".into()],
             };
             let output = args.trace.output.clone().map_or(Output::LogDir, Output::File);
             match session::run_traced(target, &settings, output)? {}
         }
+    }
+}
+
+/// Marks the traced child's environment (see the module docs).
+fn forced_env() {
+    // SAFETY: single-threaded here (no thread has been started yet), so
+    // nothing reads the environment concurrently; the child inherits it.
+    unsafe {
+        std::env::set_var("SCPTRACE_FORCED", "1");
+        std::env::set_var("SCPTRACE_ACTIVE", "1");
     }
 }
 
@@ -216,7 +257,8 @@ mod tests {
         assert_eq!(c("echo hi"), Request::Other);
         assert_eq!(c("scp -t x; echo"), Request::Other);
         assert_eq!(c(""), Request::Other);
-        assert_eq!(c("/usr/lib/openssh/sftp-server"), Request::Other);
+        assert_eq!(c("/usr/lib/openssh/sftp-server"), Request::SftpServer);
+        assert_eq!(c("/usr/libexec/sftp-server -l INFO"), Request::SftpServer);
         assert_eq!(
             c("internal-sftp -l INFO"),
             Request::InternalSftp(vec!["-l".into(), "INFO".into()])

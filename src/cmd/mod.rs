@@ -11,6 +11,7 @@ pub mod install;
 pub mod record;
 pub mod replay;
 pub mod run;
+pub mod sftp_server;
 pub mod show;
 pub mod uninstall;
 

@@ -34,7 +34,7 @@ use super::cli::RecordArgs;
 use crate::config::{Flags, Settings};
 use crate::escape::{escape, unescape};
 use crate::paths::{find_on_path, is_executable_file, is_self};
-use crate::protocol::scp;
+use crate::protocol::{Protocol, scp};
 use crate::tap::child;
 use crate::tap::logdir::LogDir;
 use crate::tap::session::{self, Output, Target};
@@ -440,17 +440,18 @@ pub fn run(args: RecordArgs) -> Result<i32> {
             ssh.display()
         );
     }
+    // Whichever protocol the client speaks is traced; the legacy one is the
+    // user's own `-O`, or `--legacy`, which adds it to an OpenSSH scp that
+    // would speak SFTP.
     let mut extra: Vec<OsString> = Vec::new();
-    if scanned.sftp {
-        crate::warn::warn("-s asks for the SFTP protocol: the ssh leg is traced as raw bytes, not decoded");
-    } else if !scanned.legacy
-        && let Some((major, minor)) = openssh_version(&client)
-        && major >= 9
-    {
-        eprintln!(
-            "scptrace: adding -O: OpenSSH {major}.{minor}'s scp uses the SFTP protocol unless given -O, and scptrace decodes the legacy SCP protocol"
-        );
-        extra.push("-O".into());
+    if args.legacy && !scanned.legacy {
+        match openssh_version(&client) {
+            Some((major, _)) if major >= 9 => extra.push("-O".into()),
+            Some(_) => {}
+            None => crate::warn::warn(
+                "--legacy: the client is not an OpenSSH scp; it is run as given (no -O added)",
+            ),
+        }
     }
     let exe = std::env::current_exe().context("cannot find the scptrace executable")?;
     let rdv = Rendezvous::create()?;
@@ -527,10 +528,16 @@ pub fn as_ssh_marker() -> Option<OsString> {
 
 /// The remote command's scp options and its text, from the ssh argv (the
 /// command is its last argument, e.g. `scp -d -t /tmp/`).
-fn remote_command(args: &[OsString]) -> (Option<scp::Options>, Option<String>) {
+fn remote_command(args: &[OsString]) -> (Option<Protocol>, Option<String>) {
     let Some(last) = args.last() else {
         return (None, None);
     };
+    if ssh_subsystem(args) {
+        // `… -s -- HOST sftp`: scp's (and sftp's) SFTP leg.
+        let shown = String::from_utf8_lossy(last.as_bytes()).into_owned();
+        let sftp = last.as_bytes() == b"sftp";
+        return (sftp.then_some(Protocol::Sftp), Some(format!("subsystem {shown}")));
+    }
     let text = String::from_utf8_lossy(last.as_bytes()).into_owned();
     let words = crate::shell::shell_split(last.as_bytes()).unwrap_or_else(|| {
         last.as_bytes()
@@ -544,11 +551,37 @@ fn remote_command(args: &[OsString]) -> (Option<scp::Options>, Option<String>) {
         .is_some_and(|w| Path::new(OsStr::from_bytes(w)).file_name() == Some(OsStr::new("scp")));
     let opts = if is_scp {
         let rest: Vec<OsString> = words[1..].iter().map(|w| OsString::from_vec(w.clone())).collect();
-        scp::Options::from_scp_args(&rest)
+        scp::Options::from_scp_args(&rest).map(Protocol::Scp)
     } else {
         None
     };
     (opts, Some(text))
+}
+
+/// Whether an ssh command line asks for a subsystem (`-s`), as ssh's getopt
+/// reads it: options end at `--` or the first operand, and these take a value.
+fn ssh_subsystem(args: &[OsString]) -> bool {
+    const WITH_VALUE: &[u8] = b"BbcDEeFIiJLlmOoPpQRSWw";
+    let mut args = args.iter();
+    while let Some(a) = args.next() {
+        let a = a.as_bytes();
+        if a == b"--" || a.len() < 2 || a[0] != b'-' {
+            return false;
+        }
+        for (i, &c) in a.iter().enumerate().skip(1) {
+            if c == b's' {
+                return true;
+            }
+            if WITH_VALUE.contains(&c) {
+                // The rest of this word is the value, or the next word.
+                if i + 1 == a.len() {
+                    args.next();
+                }
+                break;
+            }
+        }
+    }
+    false
 }
 
 /// Runs the real ssh traced, as connection N of the recorder's session.
@@ -596,7 +629,7 @@ pub fn run_as_ssh(dir: OsString, argv: &[OsString]) -> Result<i32> {
         program: plan.ssh,
         argv0: plan.ssh_argv0,
         args,
-        scp: opts,
+        proto: opts,
         shown,
         notes: vec![
             "scp gave this ssh program one socketpair as stdin and stdout; ssh's stderr is relayed as E:"
@@ -683,12 +716,26 @@ mod tests {
 
     #[test]
     fn remote_commands() {
+        let scp_of = |o: Option<Protocol>| match o {
+            Some(Protocol::Scp(o)) => o,
+            other => panic!("not scp: {other:?}"),
+        };
         let (o, s) = remote_command(&os(&["-x", "--", "localhost", "scp -d -t /tmp/"]));
-        assert_eq!(o.unwrap().role, scp::Role::Sink);
+        assert_eq!(scp_of(o).role, scp::Role::Sink);
         assert_eq!(s.as_deref(), Some("scp -d -t /tmp/"));
         let (o, _) = remote_command(&os(&["h", "scp -r -p -f 'a b'"]));
-        assert!(o.unwrap().recursive);
+        assert!(scp_of(o).recursive);
+        // A remote command named sftp is not the subsystem.
         let (o, _) = remote_command(&os(&["h", "sftp"]));
+        assert!(o.is_none());
+        // scp's and sftp's SFTP legs: `-s -- HOST sftp`.
+        let (o, s) = remote_command(&os(&["-x", "-oRequestTTY=no", "-s", "--", "localhost", "sftp"]));
+        assert_eq!(o, Some(Protocol::Sftp));
+        assert_eq!(s.as_deref(), Some("subsystem sftp"));
+        let (o, _) = remote_command(&os(&["-oPort 2222", "-l", "u", "-s", "--", "h", "sftp"]));
+        assert_eq!(o, Some(Protocol::Sftp));
+        // `-l -s` is a user named `-s`.
+        let (o, _) = remote_command(&os(&["-l", "-s", "--", "h", "sftp"]));
         assert!(o.is_none());
     }
 }

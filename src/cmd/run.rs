@@ -8,6 +8,7 @@ use anyhow::Result;
 use super::cli::RunArgs;
 use crate::config::Settings;
 use crate::paths;
+use crate::protocol::Protocol;
 use crate::protocol::scp;
 use crate::tap::session::{self, Output, Target};
 
@@ -23,7 +24,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
         program: resolved,
         argv0: a.command[0].clone(),
         args,
-        scp: scp_opts,
+        proto: scp_opts.map(Protocol::Scp),
         shown: None,
         notes: Vec::new(),
     };

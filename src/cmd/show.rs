@@ -17,7 +17,8 @@ use serde_json::json;
 use super::cli::{OnOff, ShowArgs, StreamSel};
 use crate::config::Format;
 use crate::escape::escape;
-use crate::protocol::scp::{self, Dir, Msg};
+use crate::protocol::scp::{Dir, Msg};
+use crate::protocol::{self, sftp};
 use crate::style::Styles;
 use crate::transcript::parse::Parsed;
 use crate::transcript::read::{ReadError, clean, display_name, is_stdin, read_transcript};
@@ -179,11 +180,38 @@ struct Traffic {
     dirs: u64,
     /// Texts of `\x01` replies, escaped.
     warnings: Vec<String>,
-    /// Texts of `\x02` replies, escaped.
+    /// Texts of `\x02` replies (SFTP: STATUS errors), escaped.
     errors: Vec<String>,
+    /// SFTP requests by type.
+    requests: BTreeMap<String, u64>,
 }
 
 impl Traffic {
+    /// An SFTP packet: requests counted by type, errors kept, data counted.
+    fn sftp(&mut self, m: &sftp::Msg) {
+        match m {
+            sftp::Msg::Request(r) => {
+                *self.requests.entry(r.body.op().as_str().to_string()).or_default() += 1;
+                if let sftp::ReqBody::Write { len, .. } = r.body {
+                    self.data = self.data.saturating_add(u64::from(len));
+                }
+                if let sftp::ReqBody::Open { .. } = r.body {
+                    self.files += 1;
+                }
+            }
+            sftp::Msg::Reply(r) => match &r.body {
+                sftp::ReplyBody::Data { len } => self.data = self.data.saturating_add(u64::from(*len)),
+                sftp::ReplyBody::Status { code, message, .. } if *code > sftp::status::EOF => {
+                    let msg = message.as_deref().map(escape).unwrap_or_default();
+                    let what = crate::transcript::annotate::sftp::status_name(*code);
+                    self.errors.push(format!("{what} {msg}").trim_end().to_string());
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
     fn msg(&mut self, m: &Msg) {
         match m {
             Msg::File { size, .. } => {
@@ -205,7 +233,7 @@ impl Traffic {
         json!({
             "bytes": bytes, "lines": lines, "files": self.files, "announced": self.announced,
             "data": self.data, "incomplete": self.incomplete, "dirs": self.dirs,
-            "warnings": self.warnings, "errors": self.errors,
+            "warnings": self.warnings, "errors": self.errors, "requests": self.requests,
         })
     }
 }
@@ -283,20 +311,20 @@ impl Summary {
         }
     }
 
-    fn redecoded_events(&mut self, evs: &[scp::Event]) {
+    fn redecoded_events(&mut self, evs: &[protocol::Event]) {
         for e in evs {
             match e {
-                scp::Event::Frame(f) => {
-                    let i = if f.dir == Dir::In { 0 } else { 1 };
-                    self.redecoded[i].msg(&f.msg);
+                protocol::Event::Frame { dir, msg, .. } => {
+                    let i = if *dir == Dir::In { 0 } else { 1 };
+                    match msg {
+                        protocol::Msg::Scp(m) => self.redecoded[i].msg(m),
+                        protocol::Msg::Sftp(m) => self.redecoded[i].sftp(m),
+                    }
                 }
-                scp::Event::Violation(v) => {
-                    *self
-                        .redecoded_violations
-                        .entry(v.name.as_str().to_string())
-                        .or_default() += 1;
+                protocol::Event::Violation(v) => {
+                    *self.redecoded_violations.entry(v.name().to_string()).or_default() += 1;
                 }
-                scp::Event::DataStart { .. } => {}
+                protocol::Event::DataStart { .. } => {}
             }
         }
     }
@@ -428,7 +456,15 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 
 fn flow_line(f: &Traffic, bytes: u64, lines: u64, framing_known: bool) -> String {
     let mut parts = Vec::new();
-    if framing_known {
+    if framing_known && !f.requests.is_empty() {
+        // SFTP: requests by type, and the file data they carried.
+        let list: Vec<String> = f.requests.iter().map(|(op, n)| format!("{op} ×{n}")).collect();
+        parts.push(format!(
+            "{} B of file data; requests: {}",
+            f.data,
+            list.join(", ")
+        ));
+    } else if framing_known {
         if f.files == 0 {
             parts.push("no files".to_string());
         } else {
@@ -444,6 +480,9 @@ fn flow_line(f: &Traffic, bytes: u64, lines: u64, framing_known: bool) -> String
         if f.dirs > 0 {
             parts.push(plural(f.dirs, "directory", "directories"));
         }
+    }
+    if framing_known && !f.requests.is_empty() && f.files > 0 {
+        parts.push(plural(f.files, "file opened", "files opened"));
     }
     parts.push(format!("{bytes} B in {}", plural(lines, "line", "lines")));
     parts.join(", ")

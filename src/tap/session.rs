@@ -12,7 +12,7 @@ use anyhow::Result;
 
 use crate::config::{Format, Settings};
 use crate::paths;
-use crate::protocol::scp;
+use crate::protocol::Protocol;
 use crate::shell::shell_join;
 use crate::tap::child;
 use crate::tap::logdir::{self, LogDir};
@@ -29,8 +29,9 @@ pub struct Target {
     /// What the child sees as `argv[0]`.
     pub argv0: OsString,
     pub args: Vec<OsString>,
-    /// The scp options when this is a legacy scp server (enables decoding).
-    pub scp: Option<scp::Options>,
+    /// The protocol the program speaks, when known: a legacy scp server (with
+    /// its options) or an SFTP server. Enables decoding.
+    pub proto: Option<Protocol>,
     /// The invocation line's text when it is not `program args…` (e.g. the
     /// remote command of an ssh leg in `record`).
     pub shown: Option<String>,
@@ -105,14 +106,14 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
     }
     // Name transcripts of scp sessions `…-scp.log` whatever runs them (forced
     // mode runs the user's shell), so they sort and glob together.
-    let tag = if target.scp.is_some() {
-        "scp".to_string()
-    } else {
-        target
+    let tag = match target.proto {
+        Some(Protocol::Scp(_)) => "scp".to_string(),
+        Some(Protocol::Sftp) => "sftp".to_string(),
+        None => target
             .program
             .file_name()
             .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())
-            .unwrap_or_else(|| "trace".into())
+            .unwrap_or_else(|| "trace".into()),
     };
     if matches!(output, Output::LogDir) && (settings.keep.value > 0 || settings.keep_days.value > 0) {
         logdir::prune(
@@ -128,7 +129,7 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
             label,
             settings.framing.value,
             settings.data.value,
-            target.scp,
+            target.proto,
         ),
         Err(e) => {
             warn(&format!("{e}; the transfer goes on untraced"));

@@ -24,9 +24,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::config::{DataMode, Framing};
-use crate::protocol::scp::{self, Decoder, Dir};
+use crate::protocol::{self, Decoder, Dir, Protocol};
 use crate::transcript::{
-    Annotation, Bytes, Consequence, Decoded, Entry, Event, EventWriter, Finding, Kind, Stream, annotate,
+    Annotation, Bytes, Consequence, Decoded, Entry, Event, EventWriter, Kind, Stream, annotate,
 };
 use crate::warn::warn;
 
@@ -40,9 +40,13 @@ pub const HEAD: usize = 32;
 /// with `--data full` a file's data is split into lines of this size.
 pub const MAX_SHOWN: usize = 64 * 1024;
 
-/// Lines that may wait for an earlier message to be framed; past it the
-/// oldest is written out of order rather than hold more.
-pub const QUEUE_MAX: usize = 4096;
+/// Lines that may wait for an earlier message to be framed, and their bytes;
+/// past either, the oldest is written out of order rather than hold more.
+pub const QUEUE_MAX: usize = 1024;
+pub const QUEUE_BYTES_MAX: usize = 256 * 1024;
+
+/// Bytes of a read fed to the decoder at a time (see `bytes`).
+const FEED_PIECE: usize = 2048;
 
 /// Reads remembered per direction to place the lines framed from them.
 const READS_MAX: usize = 1024;
@@ -58,6 +62,9 @@ struct Cap {
 
 /// A file's data being framed in one direction.
 struct DataRegion {
+    /// The frame's bytes before its data (an SFTP packet's header; empty for
+    /// SCP, whose data is a frame of its own).
+    prefix: Vec<u8>,
     /// Absolute offset where its data ends.
     end: u64,
     /// The bytes shown so far of the part not yet written.
@@ -126,13 +133,26 @@ pub struct Tracer {
     err_line: Vec<u8>,
     err_len: u64,
     err_first: Option<(u64, f64)>,
-    events: Vec<scp::Event>,
+    events: Vec<protocol::Event>,
+    /// When recent SFTP requests were read (their frame's end offset in
+    /// `In`, the time), for the latency of the replies that answer them.
+    requests: VecDeque<(u64, f64)>,
     /// Observations so far (reads, splices, EOFs).
     seq: u64,
     queue: VecDeque<Queued>,
+    /// Bytes the queued lines show.
+    queued_bytes: usize,
     cap: Option<Cap>,
     dirty: bool,
     last_flush: Instant,
+}
+
+/// The bytes a queued line holds, for the queue's bound.
+fn entry_bytes(e: &Entry) -> usize {
+    match e {
+        Entry::Bytes(b) => b.bytes.len() + 64,
+        _ => 64,
+    }
 }
 
 fn dir_of(stream: Stream) -> Option<Dir> {
@@ -158,18 +178,19 @@ fn ix(dir: Dir) -> usize {
 }
 
 impl Tracer {
-    /// A tracer writing to `sink`; `scp` is the traced scp's options when the
-    /// program is a legacy scp server, which enables message framing.
+    /// A tracer writing to `sink`; `proto` is the protocol the traced program
+    /// speaks, when it is known (an scp server, an SFTP server), which enables
+    /// message framing.
     pub fn new(
         sink: Option<Box<dyn EventWriter>>,
         label: String,
         framing: Framing,
         data_mode: DataMode,
-        scp: Option<scp::Options>,
+        proto: Option<Protocol>,
     ) -> Tracer {
         let now = Instant::now();
         let decoder = match framing {
-            Framing::Message => scp.map(Decoder::new),
+            Framing::Message => proto.map(Decoder::new),
             Framing::Raw => None,
         };
         Tracer {
@@ -183,8 +204,10 @@ impl Tracer {
             err_len: 0,
             err_first: None,
             events: Vec::new(),
+            requests: VecDeque::new(),
             seq: 0,
             queue: VecDeque::new(),
+            queued_bytes: 0,
             cap: None,
             dirty: false,
             last_flush: now,
@@ -210,6 +233,7 @@ impl Tracer {
         }
         // After every line of an equal or earlier read.
         let at = self.queue.partition_point(|q| q.seq <= seq);
+        self.queued_bytes += entry_bytes(&entry);
         self.queue.insert(at, Queued { seq, t, entry });
         self.drain(false);
     }
@@ -228,10 +252,11 @@ impl Tracer {
         let limit = if all { None } else { self.oldest_open() };
         while let Some(q) = self.queue.front() {
             let blocked = limit.is_some_and(|open| q.seq > open);
-            if blocked && self.queue.len() <= QUEUE_MAX {
+            if blocked && self.queue.len() <= QUEUE_MAX && self.queued_bytes <= QUEUE_BYTES_MAX {
                 break;
             }
             let Some(q) = self.queue.pop_front() else { break };
+            self.queued_bytes = self.queued_bytes.saturating_sub(entry_bytes(&q.entry));
             self.emit(q.t, q.entry);
         }
     }
@@ -320,6 +345,7 @@ impl Tracer {
             ));
         }
         self.queue.clear();
+        self.queued_bytes = 0;
     }
 
     /// A line that belongs to no read: placed after everything seen so far.
@@ -368,13 +394,17 @@ impl Tracer {
             return;
         };
         self.note_read(dir);
-        self.keep(dir, data);
-        let mut events = std::mem::take(&mut self.events);
-        if let Some(d) = self.decoder.as_mut() {
-            d.feed(dir, data, &mut events);
+        // In pieces: a read of many tiny messages would otherwise make tens
+        // of thousands of events at once, all held in memory together.
+        for piece in data.chunks(FEED_PIECE) {
+            self.keep(dir, piece);
+            let mut events = std::mem::take(&mut self.events);
+            if let Some(d) = self.decoder.as_mut() {
+                d.feed(dir, piece, &mut events);
+            }
+            self.absorb(&mut events);
+            self.events = events;
         }
-        self.absorb(&mut events);
-        self.events = events;
     }
 
     /// Remembers that a read began at the direction's end.
@@ -449,7 +479,8 @@ impl Tracer {
     fn data_part(&mut self, dir: Dir) {
         let u = &mut self.dirs[ix(dir)];
         let Some(region) = u.data.as_mut() else { return };
-        let bytes = std::mem::take(&mut region.head);
+        let mut bytes = std::mem::take(&mut region.prefix);
+        bytes.append(&mut region.head);
         let len = bytes.len() as u64;
         let first = u.base + region.written;
         region.written += len;
@@ -468,24 +499,31 @@ impl Tracer {
     }
 
     /// Applies the decoder's events.
-    fn absorb(&mut self, events: &mut Vec<scp::Event>) {
+    fn absorb(&mut self, events: &mut Vec<protocol::Event>) {
         for ev in events.drain(..) {
             match ev {
-                scp::Event::Frame(f) => self.frame(f),
-                scp::Event::DataStart { dir, at, size } => self.data_start(dir, at, size),
-                scp::Event::Violation(v) => self.push_now(Entry::Violation(Finding::Scp(v))),
+                protocol::Event::Frame { dir, end, msg, note } => self.frame(dir, end, msg, note),
+                protocol::Event::DataStart { dir, at, len } => self.data_start(dir, at, len),
+                protocol::Event::Violation(v) => self.push_now(Entry::Violation(v)),
             }
+        }
+        // A burst of small messages made it large: give the memory back.
+        if events.capacity() > 1024 {
+            *events = Vec::new();
         }
     }
 
     fn data_start(&mut self, dir: Dir, at: u64, size: u64) {
         let u = &mut self.dirs[ix(dir)];
-        // Data begins where the last frame ended (decoder contract); bytes
-        // already kept from there (read before the decoder knew) are data.
-        debug_assert_eq!(at, u.base);
+        // Data begins where the last frame ended (SCP) or inside the packet
+        // being framed (SFTP); bytes already kept from there (read before the
+        // decoder knew) are data.
+        let before = (at.saturating_sub(u.base) as usize).min(u.rest.len());
+        let prefix: Vec<u8> = u.rest.drain(..before).collect();
         let held = (u.rest.len() as u64).min(size) as usize;
         let data: Vec<u8> = u.rest.drain(..held).collect();
         u.data = Some(DataRegion {
+            prefix,
             end: at.saturating_add(size),
             head: Vec::new(),
             written: 0,
@@ -493,28 +531,28 @@ impl Tracer {
         self.keep_data(dir, &data);
     }
 
-    fn frame(&mut self, f: scp::Frame) {
-        let scp::Frame { dir, end, msg, note } = f;
+    fn frame(&mut self, dir: Dir, end: u64, msg: Decoded, note: Option<crate::protocol::scp::Note>) {
         let u = &mut self.dirs[ix(dir)];
         let start = u.base;
-        let (bytes, len) = match u.data.take() {
+        let (bytes, first) = match u.data.take() {
             Some(region) => {
-                let first = start + region.written;
-                (region.head, end.saturating_sub(first))
+                let mut bytes = region.prefix;
+                bytes.extend_from_slice(&region.head);
+                // Bytes of the frame past its data (an SFTP packet's excess).
+                let tail = (end.saturating_sub(region.end) as usize).min(u.rest.len());
+                bytes.extend(u.rest.drain(..tail));
+                (bytes, start + region.written)
             }
             None => {
                 let n = (end.saturating_sub(start) as usize).min(u.rest.len());
-                (u.rest.drain(..n).collect(), end.saturating_sub(start))
+                (u.rest.drain(..n).collect(), start)
             }
         };
-        let first = match &msg {
-            scp::Msg::Data { .. } => end.saturating_sub(len),
-            _ => start,
-        };
+        let len = end.saturating_sub(first);
         let (seq, t) = u.read_of(first).unwrap_or((self.seq, 0.0));
         u.base = end;
         u.drop_reads();
-        let msg = Decoded::Scp(msg);
+        let latency_us = self.latency(dir, end, t, &msg);
         let kind = annotate::kind(&msg);
         self.push(
             seq,
@@ -527,9 +565,38 @@ impl Tracer {
                 note: Some(Annotation::Msg {
                     msg,
                     consequence: note.map(Consequence::Scp),
+                    latency_us,
                 }),
             }),
         );
+    }
+
+    /// An SFTP request's time is kept; a reply's latency is its time minus
+    /// that of the request it answers (found by where that request ended).
+    fn latency(&mut self, dir: Dir, end: u64, t: f64, msg: &Decoded) -> Option<u64> {
+        use crate::protocol::sftp::Msg as S;
+        let Decoded::Sftp(m) = msg else { return None };
+        match (dir, m.as_ref()) {
+            (Dir::In, S::Request(_) | S::Init { .. }) => {
+                if self.requests.len() >= 1024 {
+                    self.requests.pop_front();
+                }
+                self.requests.push_back((end, t));
+                None
+            }
+            (Dir::Out, S::Reply(r)) => {
+                let to = r.to.as_ref()?.end;
+                self.reply_latency(to, t)
+            }
+            (Dir::Out, S::Version { to: Some(r), .. }) => self.reply_latency(r.end, t),
+            _ => None,
+        }
+    }
+
+    fn reply_latency(&mut self, request_end: u64, t: f64) -> Option<u64> {
+        let i = self.requests.iter().position(|(e, _)| *e == request_end)?;
+        let (_, t0) = self.requests.remove(i)?;
+        Some(((t - t0).max(0.0) * 1e6) as u64)
     }
 
     /// stderr is not protocol: one line per text line, cut at [`MAX_SHOWN`].

@@ -240,6 +240,7 @@ fn kind_named(name: &str) -> Option<Kind> {
         Kind::Data,
         Kind::DataEnd,
         Kind::Text,
+        Kind::Packet,
     ]
     .into_iter()
     .find(|k| k.name() == name)

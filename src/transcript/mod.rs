@@ -65,6 +65,8 @@ pub enum Kind {
     DataEnd,
     /// Bytes that are not protocol: a shell banner, stderr text, garbage.
     Text,
+    /// One SFTP packet (its payload's head only, when it carries file data).
+    Packet,
 }
 
 impl Kind {
@@ -78,6 +80,7 @@ impl Kind {
             Kind::Data => "data",
             Kind::DataEnd => "data_end",
             Kind::Text => "text",
+            Kind::Packet => "packet",
         }
     }
 }
@@ -105,31 +108,12 @@ impl Bytes {
     }
 }
 
-/// A message decoded by one of the protocol decoders.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decoded {
-    Scp(crate::protocol::scp::Msg),
-}
+pub use crate::protocol::{Msg as Decoded, Violation as Finding};
 
 /// A consequence the decoder noted on a frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Consequence {
     Scp(crate::protocol::scp::Note),
-}
-
-/// A protocol violation found by a decoder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Finding {
-    Scp(crate::protocol::scp::Violation),
-}
-
-impl Finding {
-    /// The violation's stable name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Finding::Scp(v) => v.name.as_str(),
-        }
-    }
 }
 
 /// What a bytes line is, as its annotation says. The writers render it
@@ -140,6 +124,8 @@ pub enum Annotation {
     Msg {
         msg: Decoded,
         consequence: Option<Consequence>,
+        /// For a reply: microseconds since the request it answers was read.
+        latency_us: Option<u64>,
     },
     /// A part of a long file's data (`--data full` splits it into lines).
     DataPart,

@@ -545,6 +545,7 @@ mod tests {
                     note: Some(Annotation::Msg {
                         msg: d.clone(),
                         consequence: None,
+                        latency_us: None,
                     }),
                 };
                 let text = annotate::note_text(&b).unwrap();
@@ -723,6 +724,7 @@ pub(crate) mod arb {
                     note: Some(Annotation::Msg {
                         msg,
                         consequence: None,
+                        latency_us: None,
                     }),
                 }
             })

@@ -11,15 +11,15 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
 use super::read::{ReadError, read_transcript};
-use super::{Entry, Finding, Kind, Stream};
-use crate::protocol::scp::{self, Decoder, Dir};
+use super::{Entry, Kind, Stream};
+use crate::protocol::{self, Decoder, Dir, Event, Protocol, scp};
 use crate::shell::shell_split;
 
 /// A decoder fed a transcript's events.
 #[derive(Debug)]
 pub struct Redecoder {
     dec: Decoder,
-    out: Vec<scp::Event>,
+    out: Vec<Event>,
     /// Data lines whose unshown length the decoder did not expect.
     gaps: u64,
 }
@@ -31,17 +31,17 @@ const FILL: [u8; 4096] = [0; 4096];
 impl Redecoder {
     /// A decoder for the session an invocation line describes, if it runs a
     /// legacy scp server (`scp … -t …` or `scp … -f …`, possibly after a
-    /// wrapper such as `ssh host`).
+    /// wrapper such as `ssh host`) or an SFTP server.
     pub fn for_invocation(text: &str) -> Option<Redecoder> {
         Some(Redecoder {
-            dec: Decoder::new(scp_options(text)?),
+            dec: Decoder::new(protocol_of(text)?),
             out: Vec::new(),
             gaps: 0,
         })
     }
 
     /// Feeds one transcript event; returns what the decoder made of it.
-    pub fn event(&mut self, entry: &Entry) -> &[scp::Event] {
+    pub fn event(&mut self, entry: &Entry) -> &[Event] {
         self.out.clear();
         match entry {
             Entry::Bytes(b) if b.stream != Stream::Err => {
@@ -54,7 +54,7 @@ impl Redecoder {
                         let n = r.min(missing);
                         self.dec.skip(dir, n, &mut self.out);
                         missing -= n;
-                    } else if self.dec.is_held() && b.kind == Kind::Data {
+                    } else if self.dec.is_held() && matches!(b.kind, Kind::Data | Kind::Packet) {
                         let n = (FILL.len() as u64).min(missing);
                         self.dec.feed(dir, &FILL[..n as usize], &mut self.out);
                         missing -= n;
@@ -72,7 +72,7 @@ impl Redecoder {
     }
 
     /// The end of the transcript: what the decoder still has to say.
-    pub fn finish(&mut self) -> &[scp::Event] {
+    pub fn finish(&mut self) -> &[Event] {
         self.out.clear();
         self.dec.finish(&mut self.out);
         &self.out
@@ -81,6 +81,24 @@ impl Redecoder {
 
 fn dir(s: Stream) -> Dir {
     if s == Stream::In { Dir::In } else { Dir::Out }
+}
+
+/// The protocol of the session an invocation line runs: an SFTP server
+/// (`…/sftp-server`, `internal-sftp`, or `record`'s `subsystem sftp` leg), or
+/// a legacy scp server.
+pub fn protocol_of(text: &str) -> Option<Protocol> {
+    if text == "subsystem sftp" {
+        return Some(Protocol::Sftp);
+    }
+    let words = shell_split(text.as_bytes())?;
+    let sftp = words.iter().any(|w| {
+        let name = Path::new(OsStr::from_bytes(w)).file_name();
+        name == Some("sftp-server".as_ref()) || w == b"internal-sftp"
+    });
+    if sftp {
+        return Some(Protocol::Sftp);
+    }
+    scp_options(text).map(Protocol::Scp)
 }
 
 /// The scp server options in an invocation line: the words after the first
@@ -116,7 +134,7 @@ pub enum Coverage {
 pub struct Verdict {
     pub coverage: Coverage,
     /// The violations the bytes hold, in order.
-    pub found: Vec<Finding>,
+    pub found: Vec<protocol::Violation>,
     /// Tracing problems the transcript reports (a cap, a failed write).
     pub problems: Vec<String>,
     /// The transcript's own violation lines (`name: text`), not trusted.
@@ -134,7 +152,7 @@ impl Verdict {
     /// its bytes hold (by name and order: sentences may change between
     /// versions, names do not).
     pub fn disagrees(&self) -> bool {
-        let found: Vec<&str> = self.found.iter().map(Finding::name).collect();
+        let found: Vec<&str> = self.found.iter().map(protocol::Violation::name).collect();
         let stored: Vec<&str> = self
             .stored
             .iter()
@@ -157,12 +175,12 @@ pub fn verdict(path: &Path) -> Result<Verdict, ReadError> {
     };
     let mut redecoder: Option<Redecoder> = None;
     let (mut any, mut invocation, mut exit, mut truncated) = (false, None, false, false);
-    let take = |evs: &[scp::Event], v: &mut Verdict| {
+    let take = |evs: &[Event], v: &mut Verdict| {
         for e in evs {
             match e {
-                scp::Event::Violation(x) => v.found.push(Finding::Scp(x.clone())),
-                scp::Event::Frame(_) => v.messages += 1,
-                scp::Event::DataStart { .. } => {}
+                Event::Violation(x) => v.found.push(x.clone()),
+                Event::Frame { .. } => v.messages += 1,
+                Event::DataStart { .. } => {}
             }
         }
     };
@@ -213,10 +231,10 @@ mod tests {
     fn decode(text: &str) -> Vec<&'static str> {
         let mut r: Option<Redecoder> = None;
         let mut found = Vec::new();
-        let mut push = |evs: &[scp::Event]| {
+        let mut push = |evs: &[Event]| {
             for e in evs {
-                if let scp::Event::Violation(v) = e {
-                    found.push(v.name.as_str());
+                if let Event::Violation(v) = e {
+                    found.push(v.name());
                 }
             }
         };

@@ -701,7 +701,8 @@ fn install_authorized_key_then_forced_through_a_real_sshd() {
     let echo = sshd.ssh("echo hi");
     assert_eq!(text(&echo.stdout), "hi\n", "{}", echo.stderr_text());
 
-    // OpenSSH 9's default protocol: an sftp subsystem request, untraced.
+    // OpenSSH 9's default protocol: an sftp subsystem request, its configured
+    // command in SSH_ORIGINAL_COMMAND: traced too, decoded as SFTP.
     let mut sftp = sshd.command("/usr/bin/scp");
     sftp.args(sshd.scp_opts())
         .arg(work.join("up.txt"))
@@ -714,7 +715,17 @@ fn install_authorized_key_then_forced_through_a_real_sshd() {
     let out = text(&doc.stdout);
     assert_eq!(doc.status.code(), Some(0), "{out}");
     assert!(out.contains("came through `scptrace forced`"), "{out}");
-    assert_eq!(sshd.transcripts().len(), 1, "only the legacy upload is traced");
+    let logs = sshd.transcripts();
+    assert_eq!(logs.len(), 2, "the legacy upload and the SFTP one: {logs:?}");
+    let sftp_log = logs
+        .iter()
+        .map(|l| fs::read_to_string(l).unwrap())
+        .find(|t| t.contains("# INIT version 3"))
+        .expect("an SFTP transcript");
+    assert!(
+        sftp_log.contains("# OPEN id=") && sftp_log.contains("sftp.txt"),
+        "{sftp_log}"
+    );
 
     ok(&run(scptrace().args(["uninstall", "--user"]), b""));
     assert_eq!(fs::read(&keys).unwrap(), original);

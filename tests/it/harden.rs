@@ -1686,7 +1686,13 @@ mod tracer_roundtrip {
             target_dir: false,
             preserve: false,
         };
-        let mut t = Tracer::new(Some(sink), "prop".into(), s.framing, s.mode, Some(opts));
+        let mut t = Tracer::new(
+            Some(sink),
+            "prop".into(),
+            s.framing,
+            s.mode,
+            Some(scptrace::protocol::Protocol::Scp(opts)),
+        );
         if let Some(cap) = s.cap {
             t.set_cap(written, cap);
         }

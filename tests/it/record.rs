@@ -234,11 +234,13 @@ fn record_upload_into_a_missing_directory_fails_like_scp() {
 }
 
 #[test]
-fn record_adds_dash_o_to_an_openssh_9_client() {
+fn record_traces_whichever_protocol_the_client_speaks() {
     let sb = Sandbox::new();
     let (a, _) = two_sources(&sb);
     let dst = sb.path().join("dst");
     fs::create_dir(&dst).unwrap();
+    // OpenSSH 9's scp speaks SFTP unless given -O: record no longer adds it,
+    // and the `-s … sftp` leg is decoded as SFTP.
     let t = sb.path().join("t.log");
     let mut c = arranged(&sb, bin());
     c.args(["record", "-o"])
@@ -249,25 +251,31 @@ fn record_adds_dash_o_to_an_openssh_9_client() {
         .arg(remote(&dst));
     let f = run(&mut c, Input::Null, DEADLINE);
     f.assert_success();
-    let v = Command::new("ssh").arg("-V").output().unwrap();
-    let version = String::from_utf8_lossy(&v.stderr).into_owned();
-    let major: u32 = version
-        .strip_prefix("OpenSSH_")
-        .and_then(|r| r.split('.').next())
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    let notes = f
-        .stderr_text()
-        .lines()
-        .filter(|l| l.starts_with("scptrace: adding -O: "))
-        .count();
-    assert_eq!(notes, usize::from(major >= 9), "{version}: {}", f.stderr_text());
+    assert!(!f.stderr_text().contains("-O"), "{}", f.stderr_text());
+    assert_eq!(fs::read(dst.join("a")).unwrap(), fs::read(&a).unwrap());
+    let tr = Transcript::read(&t);
+    assert_eq!(tr.invocation(), "subsystem sftp");
+    let text = String::from_utf8_lossy(&tr.text);
+    assert!(text.contains("\t# INIT version 3\n"), "{text}");
+    assert!(text.contains("# OPEN id="), "{text}");
+    assert!(tr.problems().is_empty(), "{:?}", tr.problems());
+    // --legacy adds -O: the legacy protocol, decoded as SCP.
+    fs::remove_file(dst.join("a")).unwrap();
+    let mut c = arranged(&sb, bin());
+    c.args(["record", "--legacy", "-o"])
+        .arg(&t)
+        .args(["--", "scp", "-S"])
+        .arg(local_ssh())
+        .arg(&a)
+        .arg(remote(&dst));
+    let f = run(&mut c, Input::Null, DEADLINE);
+    f.assert_success();
     assert_eq!(fs::read(dst.join("a")).unwrap(), fs::read(&a).unwrap());
     assert!(Transcript::read(&t).invocation().starts_with("scp "));
-    // With -O given, nothing is added and nothing said.
+    // With -O given, it is kept as given.
     let g = record(&sb, &["-o", t.to_str().unwrap()], &[os(&a), remote(&dst)]);
     g.assert_success();
-    assert!(!g.stderr_text().contains("adding -O"), "{}", g.stderr_text());
+    assert!(Transcript::read(&t).invocation().starts_with("scp "));
 }
 
 #[test]
@@ -373,7 +381,7 @@ fn record_through_the_loopback_sshd_equals_the_servers_transcript() {
 
     let record_scp = |out: &Path, args: &[OsString]| {
         let mut c = sshd.command(bin());
-        c.args(["record", "--data", "full", "-o"])
+        c.args(["record", "--legacy", "--data", "full", "-o"])
             .arg(out)
             .args(["--", REAL_SCP])
             .args(sshd.scp_opts())

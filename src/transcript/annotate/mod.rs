@@ -6,6 +6,8 @@
 //! The vocabulary here is part of the transcript format (docs/decoder.md):
 //! the parser, `check`, `show --summary` and other tools depend on it.
 
+pub mod sftp;
+
 use serde::ser::SerializeMap;
 
 use super::{Annotation, Bytes, Consequence, Decoded, Finding, Kind};
@@ -16,7 +18,10 @@ use crate::protocol::scp::{Msg, Note, Violation};
 
 /// The transcript line kind for a message.
 pub fn kind(msg: &Decoded) -> Kind {
-    let Decoded::Scp(msg) = msg;
+    let msg = match msg {
+        Decoded::Scp(m) => m,
+        Decoded::Sftp(_) => return Kind::Packet,
+    };
     match msg {
         Msg::File { .. } | Msg::Dir { .. } | Msg::EndDir { .. } | Msg::Times { .. } => Kind::Record,
         Msg::BadRecord { .. } => Kind::Record,
@@ -44,7 +49,10 @@ fn refusal(why: Refusal) -> &'static str {
 
 /// The annotation of a message alone (docs/decoder.md lists them).
 pub fn msg_note(msg: &Decoded) -> String {
-    let Decoded::Scp(msg) = msg;
+    let msg = match msg {
+        Decoded::Scp(m) => m,
+        Decoded::Sftp(m) => return sftp::msg_note(m),
+    };
     match msg {
         Msg::File { mode, size, name } => {
             format!("file \"{}\", {size} B, mode {}", escape(name), fmt_mode(*mode))
@@ -105,6 +113,17 @@ fn ended(why: Ended) -> &'static str {
     }
 }
 
+/// A reply's latency as its annotation writes it: `0.2 ms`, `12 ms`, `1.5 s`.
+fn fmt_latency(us: u64) -> String {
+    if us < 10_000 {
+        format!("{:.1} ms", us as f64 / 1000.0)
+    } else if us < 1_000_000 {
+        format!("{} ms", us / 1000)
+    } else {
+        format!("{:.1} s", us as f64 / 1e6)
+    }
+}
+
 /// The tracer's annotation of a part of a long file's data (`--data full`).
 const DATA_PART: &str = "data, more follows";
 
@@ -115,8 +134,15 @@ const DATA_PART: &str = "data, more follows";
 pub fn note_text(b: &Bytes) -> Option<String> {
     let shown = b.bytes.len() as u64;
     match b.note.as_ref()? {
-        Annotation::Msg { msg, consequence } => {
+        Annotation::Msg {
+            msg,
+            consequence,
+            latency_us,
+        } => {
             let mut s = msg_note(msg);
+            if let Some(us) = latency_us {
+                s.push_str(&format!(" ({})", fmt_latency(*us)));
+            }
             if b.len > shown {
                 let data = b.kind == Kind::Data;
                 if data && shown == 0 {
@@ -203,7 +229,10 @@ fn lint(l: Lint, line: &[u8]) -> String {
 
 /// A violation's sentence, without its name.
 pub fn violation_text(f: &Finding) -> String {
-    let Finding::Scp(Violation { name, detail, .. }) = f;
+    let (name, detail) = match f {
+        Finding::Scp(Violation { name, detail, .. }) => (name, detail),
+        Finding::Sftp(v) => return sftp::violation_text(v),
+    };
     match detail {
         Detail::Text(t) => format!(
             "text where the protocol should start (a shell start-up file that prints?): {}",
@@ -324,6 +353,9 @@ pub fn violation_line(f: &Finding) -> String {
 /// Whether `name` is a violation name of one of the decoders.
 pub fn is_violation_name(name: &str) -> bool {
     Name::named(name).is_some()
+        || crate::protocol::sftp::ViolationName::ALL
+            .iter()
+            .any(|n| n.as_str() == name)
 }
 
 // ---- JSON Lines ------------------------------------------------------------
@@ -339,7 +371,10 @@ struct MsgJson<'a>(&'a Decoded);
 
 impl serde::Serialize for MsgJson<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Decoded::Scp(msg) = self.0;
+        let msg = match self.0 {
+            Decoded::Scp(m) => m,
+            Decoded::Sftp(m) => return sftp::serialize(m, s),
+        };
         let mut m = s.serialize_map(None)?;
         // Keys in alphabetical order, as the transcript format has always
         // written them (docs/transcript-format.md).
@@ -426,6 +461,19 @@ pub fn read(note: &str, shown: usize) -> (Kind, u64, Annotation) {
         };
         (note_text(&b).as_deref() == Some(note)).then_some((kind, len, a))
     };
+    // An SFTP packet's: kept as written (its fields are in its bytes), its
+    // length from the tracer's suffix when only a head is shown.
+    if sftp::looks_like_packet_note(note) {
+        let len = note
+            .strip_suffix(" shown")
+            .and_then(|r| r.rsplit_once(", first "))
+            .filter(|(_, n)| canonical_u64(n) == Some(shown))
+            .and_then(|(r, _)| r.rsplit_once(", "))
+            .and_then(|(_, l)| l.strip_suffix(" B").and_then(canonical_u64))
+            .filter(|l| *l > shown)
+            .unwrap_or(shown);
+        return (Kind::Packet, len, Annotation::Other(note.to_string()));
+    }
     // The tracer's own annotations.
     if note == DATA_PART {
         return (Kind::Data, shown, Annotation::DataPart);
@@ -463,6 +511,7 @@ pub fn read(note: &str, shown: usize) -> (Kind, u64, Annotation) {
             let a = Annotation::Msg {
                 msg,
                 consequence: consequence.clone(),
+                latency_us: None,
             };
             if let Some(r) = check(kind, len, a) {
                 return r;
@@ -681,6 +730,7 @@ mod tests {
             note: Some(Annotation::Msg {
                 msg,
                 consequence: c.map(Consequence::Scp),
+                latency_us: None,
             }),
         }
     }
