@@ -157,44 +157,39 @@ pub fn run(args: ForcedArgs) -> Result<i32> {
                 &shell,
             )),
         },
-        Request::SftpServer => {
-            // The configured Subsystem command, through the user's shell as
-            // sshd runs it (so shell start-up output shows, as it would
-            // corrupt the stream without scptrace).
-            let cmd = original.unwrap_or_default();
-            let settings = Settings::load(args.trace.flags());
-            forced_env();
-            let target = Target {
-                program: shell.clone(),
-                argv0: shell_name(&shell),
-                args: vec!["-c".into(), cmd.clone()],
-                proto: Some(Protocol::Sftp),
-                shown: Some(cmd.to_string_lossy().into_owned()),
-                notes: vec!["run through the user's shell, as sshd would have run it".into()],
-            };
-            let output = args.trace.output.clone().map_or(Output::LogDir, Output::File);
-            match session::run_traced(target, &settings, output)? {}
-        }
+        // The configured Subsystem command, through the user's shell as sshd
+        // runs it (so shell start-up output shows, as it would corrupt the
+        // stream without scptrace).
+        Request::SftpServer => run_through_shell(&args, &shell, original, Protocol::Sftp),
         Request::Other => Err(exec(
             &mut shell_command(&shell, original.unwrap_or_default()),
             &shell,
         )),
-        Request::Scp(opts) => {
-            let cmd = original.unwrap_or_default();
-            let settings = Settings::load(args.trace.flags());
-            forced_env();
-            let target = Target {
-                program: shell.clone(),
-                argv0: shell_name(&shell),
-                args: vec!["-c".into(), cmd.clone()],
-                proto: Some(Protocol::Scp(opts)),
-                shown: Some(cmd.to_string_lossy().into_owned()),
-                notes: vec!["run through the user's shell, as sshd would have run it".into()],
-            };
-            let output = args.trace.output.clone().map_or(Output::LogDir, Output::File);
-            match session::run_traced(target, &settings, output)? {}
-        }
+        Request::Scp(opts) => run_through_shell(&args, &shell, original, Protocol::Scp(opts)),
     }
+}
+
+/// Runs the original command through the user's shell, as sshd would have,
+/// traced as `proto`. Returns only if it could not be started.
+fn run_through_shell(
+    args: &ForcedArgs,
+    shell: &Path,
+    original: Option<OsString>,
+    proto: Protocol,
+) -> Result<i32> {
+    let cmd = original.unwrap_or_default();
+    let settings = Settings::load(args.trace.flags());
+    forced_env();
+    let target = Target {
+        program: shell.to_path_buf(),
+        argv0: shell_name(shell),
+        args: vec!["-c".into(), cmd.clone()],
+        proto: Some(proto),
+        shown: Some(cmd.to_string_lossy().into_owned()),
+        notes: vec!["run through the user's shell, as sshd would have run it".into()],
+    };
+    let output = args.trace.output.clone().map_or(Output::LogDir, Output::File);
+    match session::run_traced(target, &settings, output)? {}
 }
 
 /// Marks the traced child's environment (see the module docs).

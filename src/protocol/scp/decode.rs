@@ -760,66 +760,42 @@ impl Decoder {
         out: &mut Vec<Event>,
     ) {
         let dir = self.src_dir();
-        let lint_violation = |lint: Lint| match lint {
-            Lint::EndTrailing => Name::BadEnd,
-            Lint::TimesIgnored => Name::BadTimes,
-            Lint::NameNul => Name::BadName,
-            Lint::NameTooLong => Name::NameTooLong,
-        };
         match rec {
             Record::File { mode, size, name } => {
-                self.times_pending = false;
                 self.file = Some((name.clone(), size));
-                self.src_frame(
+                let msg = Msg::File {
+                    mode,
+                    size,
+                    name: name.clone(),
+                };
+                self.file_or_dir(
+                    msg,
+                    Awaited::File(name),
+                    size,
+                    lint,
+                    line,
                     end,
-                    Msg::File {
-                        mode,
-                        size,
-                        name: name.clone(),
-                    },
                     note,
+                    consequence,
                     out,
                 );
-                self.flush_refusal(out);
-                if let (Some(l), false) = (lint, consequence) {
-                    self.violation(
-                        out,
-                        lint_violation(l),
-                        Some(dir),
-                        Detail::Lint {
-                            lint: l,
-                            line: quote(line),
-                        },
-                    );
-                }
-                let refused = self.refusing;
-                self.push_awaited_refused(Awaited::File(name), size, refused);
             }
             Record::Dir { mode, name } => {
-                self.times_pending = false;
-                self.src_frame(
+                let msg = Msg::Dir {
+                    mode,
+                    name: name.clone(),
+                };
+                self.file_or_dir(
+                    msg,
+                    Awaited::Dir(name),
+                    0,
+                    lint,
+                    line,
                     end,
-                    Msg::Dir {
-                        mode,
-                        name: name.clone(),
-                    },
                     note,
+                    consequence,
                     out,
                 );
-                self.flush_refusal(out);
-                if let (Some(l), false) = (lint, consequence) {
-                    self.violation(
-                        out,
-                        lint_violation(l),
-                        Some(dir),
-                        Detail::Lint {
-                            lint: l,
-                            line: quote(line),
-                        },
-                    );
-                }
-                let refused = self.refusing;
-                self.push_awaited_refused(Awaited::Dir(name), 0, refused);
             }
             Record::End => {
                 let top = self.depth == 0;
@@ -829,7 +805,7 @@ impl Decoder {
                     if let Some(l) = lint {
                         self.violation(
                             out,
-                            lint_violation(l),
+                            lint_name(l),
                             Some(dir),
                             Detail::Lint {
                                 lint: l,
@@ -877,7 +853,7 @@ impl Decoder {
                     if let Some(l) = lint {
                         self.violation(
                             out,
-                            lint_violation(l),
+                            lint_name(l),
                             Some(dir),
                             Detail::Lint {
                                 lint: l,
@@ -898,6 +874,33 @@ impl Decoder {
                 self.push_awaited(Awaited::Times, 0, true);
             }
         }
+    }
+
+    /// A `C` or `D`: frames it, reports what is wrong with it (OpenSSH's
+    /// refusal, a lint), and awaits its reply, holding the source.
+    #[allow(clippy::too_many_arguments)]
+    fn file_or_dir(
+        &mut self,
+        msg: Msg,
+        awaited: Awaited,
+        size: u64,
+        lint: Option<Lint>,
+        line: &[u8],
+        end: u64,
+        note: Option<Note>,
+        consequence: bool,
+        out: &mut Vec<Event>,
+    ) {
+        self.times_pending = false;
+        self.src_frame(end, msg, note, out);
+        self.flush_refusal(out);
+        if let (Some(l), false) = (lint, consequence) {
+            let dir = Some(self.src_dir());
+            let line = quote(line);
+            self.violation(out, lint_name(l), dir, Detail::Lint { lint: l, line });
+        }
+        let refused = self.refusing;
+        self.push_awaited_refused(awaited, size, refused);
     }
 
     /// Emits the violation of the line just framed, if any.
@@ -1441,6 +1444,16 @@ fn awaited_bytes(a: &Awaited) -> usize {
     match a {
         Awaited::File(n) | Awaited::Dir(n) | Awaited::DataEnd(n) => n.capacity(),
         _ => 0,
+    }
+}
+
+/// The violation a lint is reported as.
+fn lint_name(lint: Lint) -> Name {
+    match lint {
+        Lint::EndTrailing => Name::BadEnd,
+        Lint::TimesIgnored => Name::BadTimes,
+        Lint::NameNul => Name::BadName,
+        Lint::NameTooLong => Name::NameTooLong,
     }
 }
 
