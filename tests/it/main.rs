@@ -3,6 +3,7 @@
 mod deploy;
 mod e2e;
 mod harden;
+mod hostile_user;
 mod layers;
 mod peers;
 mod record;

@@ -83,6 +83,8 @@ pub struct SshdOpts {
     /// the PATH is exactly ours and no rc file (this machine's root runs
     /// `pyenv init`, 0.3 s a session) slows every connection.
     pub user_rc: bool,
+    /// More sshd_config lines, e.g. `AcceptEnv SCPTRACE_*`.
+    pub extra_config: Vec<String>,
 }
 
 /// The kinds of transfer [`Sshd::transfer`] runs.
@@ -466,6 +468,9 @@ impl Sshd {
         c.push('\n');
         if let Some(fc) = &opts.force_command {
             let _ = writeln!(c, "ForceCommand {fc}");
+        }
+        for line in &opts.extra_config {
+            let _ = writeln!(c, "{line}");
         }
         c
     }
