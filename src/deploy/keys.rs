@@ -11,6 +11,10 @@
 use std::fmt;
 use std::ops::Range;
 
+use base64::Engine;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use sha2::{Digest, Sha256};
 
 /// Which key the user means.
@@ -320,42 +324,25 @@ pub fn restore(content: &[u8], edit: &LineEdit) -> Option<Vec<u8>> {
     Some(out)
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// Standard base64, written without padding (the form of OpenSSH's
+/// fingerprints), read with or without it. Strict otherwise: characters
+/// outside the alphabet and set bits past the last byte are refused, as
+/// OpenSSH's own decoder refuses them.
+const B64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// Standard base64 without padding (the form of OpenSSH's fingerprints).
 pub fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
+    B64.encode(data)
 }
 
 /// Standard base64, padding optional; `None` for anything else.
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let t = text.trim_end_matches('=').as_bytes();
-    if t.len() % 4 == 1 || text.len() - t.len() > 2 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(t.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for &c in t {
-        let v = B64.iter().position(|&b| b == c)? as u32;
-        acc = acc << 6 | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    B64.decode(text).ok()
 }
 
 #[cfg(test)]
@@ -381,6 +368,9 @@ mod tests {
         assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
         assert!(base64_decode("a").is_none());
         assert!(base64_decode("a!bc").is_none());
+        assert!(base64_decode("aGVsbG8==").is_none(), "too much padding");
+        assert!(base64_decode("aGVsbG9=").is_none(), "set bits past the last byte");
+        assert_eq!(base64_encode(&[]), "");
     }
 
     #[test]
