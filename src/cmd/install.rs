@@ -7,9 +7,7 @@
 //! made, so an interrupted install can still be undone.
 
 use std::ffi::OsStr;
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -17,12 +15,13 @@ use anyhow::{Context, Result, anyhow, bail};
 use super::cli::{InstallArgs, ScopeArgs};
 use crate::config::{self, Flags, Settings};
 use crate::deploy::state::{State, Step};
-use crate::deploy::{Scope, conffile, keys, now, sshd_path, this_exe, writable, write_atomic};
+use crate::deploy::{
+    Scope, conffile, keyfile, keys, now, owner, sshd_path, this_exe, writable, write_atomic,
+};
 use crate::escape;
 use crate::paths::{all_on_path, is_executable_file, same_file, user_name};
 use crate::shell::shell_quote;
 use crate::tap::standin;
-use crate::utc::Utc;
 
 /// The config key install sets.
 const REAL_SCP_KEY: &str = "real_scp";
@@ -196,6 +195,7 @@ fn install_link(exe: &Path, args: &InstallArgs) -> Result<i32> {
     let (new_config, previous) = conffile::set(config_text.as_deref().unwrap_or(""), REAL_SCP_KEY, real_str)
         .map_err(|e| anyhow!("config {}: {e}", scope.config.display()))?;
     let mut state = State::load(&scope.state)?;
+    owner::require_root_controlled(&scope.config, "the config file")?;
 
     println!("scptrace install ({} scope):", scope.name);
     // The config first: the stand-in is never live without it.
@@ -238,8 +238,12 @@ fn install_link(exe: &Path, args: &InstallArgs) -> Result<i32> {
             exe.display()
         ),
         _ => {
-            std::os::unix::fs::symlink(exe, &link)
-                .with_context(|| format!("cannot create the link {}", link.display()))?;
+            // As the directory's controller: root linking into a user's
+            // directory does it as that user.
+            owner::as_controller(&link, "linking", || {
+                std::os::unix::fs::symlink(exe, &link)
+                    .with_context(|| format!("cannot create the link {}", link.display()))
+            })?;
             state.steps.push(Step::Link {
                 path: link.clone(),
                 target: exe.to_path_buf(),
@@ -315,47 +319,30 @@ fn install_key(exe: &Path, key: &str, file: Option<&Path>, scope_args: &ScopeArg
             .ok_or_else(|| anyhow!("no home directory: give --authorized-keys FILE"))?
             .join(".ssh/authorized_keys"),
     };
-    // Edit the file itself when authorized_keys is a symlink.
-    let file = std::fs::canonicalize(&file).with_context(|| format!("{}", file.display()))?;
-    let content = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let scope = if scope_args.system {
+        Scope::system()
+    } else {
+        Scope::user()?
+    };
+    // Before anything changes: the record must be one we may write.
+    let mut state = State::load(&scope.state)?;
     let command = format!("{} forced", shell_quote(exe.as_os_str().as_bytes()));
     let option = keys::command_option(&command);
-    let (new, edit) = match keys::add_command(&content, &spec, &option) {
-        Ok(x) => x,
-        Err(keys::KeyError::HasCommand { line, option: o })
-            if o.contains("scptrace") && o.contains("forced") =>
-        {
+    // As the file's controller: root editing a user's file does it as that user.
+    let (file, backup, edit) = match keyfile::add_forced(&file, &spec, &option)? {
+        keyfile::Added::Edited { file, backup, edit } => (file, backup, edit),
+        keyfile::Added::AlreadyForced {
+            file,
+            line,
+            option: o,
+        } => {
             println!(
                 "scptrace install: {}, line {line}: that key already runs scptrace forced ({o}); nothing to do",
                 file.display()
             );
             return Ok(0);
         }
-        Err(e) => bail!("{}: {e}", file.display()),
     };
-    let scope = if scope_args.system {
-        Scope::system()
-    } else {
-        Scope::user()?
-    };
-    let mut state = State::load(&scope.state)?;
-
-    let mode = std::fs::metadata(&file)?.mode() & 0o7777;
-    let name = file
-        .file_name()
-        .unwrap_or(OsStr::new("authorized_keys"))
-        .to_string_lossy();
-    let backup = file.with_file_name(format!("{name}.scptrace-backup-{}", Utc::now().compact()));
-    let mut b = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&backup)
-        .with_context(|| format!("cannot create the backup {}", backup.display()))?;
-    b.write_all(&content)
-        .and_then(|()| b.sync_all())
-        .with_context(|| format!("cannot write the backup {}", backup.display()))?;
-    write_atomic(&file, &new, mode)?;
     state.steps.push(Step::AuthorizedKey {
         file: file.clone(),
         backup: backup.clone(),

@@ -3,13 +3,12 @@
 //! and reported.
 
 use std::ffi::OsStr;
-use std::os::unix::fs::MetadataExt;
 
 use anyhow::{Context, Result, anyhow};
 
 use super::cli::UninstallArgs;
 use crate::deploy::state::{State, Step};
-use crate::deploy::{Scope, conffile, keys, write_atomic};
+use crate::deploy::{Scope, conffile, keyfile, keys, owner, write_atomic};
 use crate::escape;
 
 /// What happened to one step on uninstall.
@@ -33,7 +32,10 @@ fn undo(step: &Step) -> Result<Undo> {
                     target.display()
                 )));
             }
-            std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
+            // As the directory's controller, like install made it.
+            owner::as_controller(path, "removing the link", || {
+                std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))
+            })?;
             Ok(Undo::Done(format!("removed link {}", path.display())))
         }
         Step::ConfigKey {
@@ -44,6 +46,7 @@ fn undo(step: &Step) -> Result<Undo> {
             created,
             ..
         } => {
+            owner::require_root_controlled(file, "the config file")?;
             let text = match std::fs::read_to_string(file) {
                 Ok(t) => t,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -90,30 +93,11 @@ fn undo(step: &Step) -> Result<Undo> {
                 after: escape::unescape(line_after.as_bytes())
                     .map_err(|e| anyhow!("install record: line_after: {e}"))?,
             };
-            let content = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-            let Some(out) = keys::restore(&content, &edit) else {
-                return Ok(Undo::Left(format!(
-                    "{}: the line install changed is no longer there as install left it; left as is \
-                     (the original file is in {})",
-                    file.display(),
-                    backup.display()
-                )));
-            };
-            let mode = std::fs::metadata(file)?.mode() & 0o7777;
-            write_atomic(file, &out, mode)?;
-            let mut msg = format!("restored the key line in {}", file.display());
-            // The backup is install's too: remove it once it is no longer needed.
-            if std::fs::read(backup).is_ok_and(|b| b == out) {
-                std::fs::remove_file(backup)
-                    .with_context(|| format!("cannot remove {}", backup.display()))?;
-                msg.push_str(&format!("; removed the backup {}", backup.display()));
-            } else if backup.exists() {
-                msg.push_str(&format!(
-                    "; kept the backup {} (the file changed since)",
-                    backup.display()
-                ));
-            }
-            Ok(Undo::Done(msg))
+            // As the file's controller: root restoring a user's file does it as that user.
+            Ok(match keyfile::restore(file, backup, &edit)? {
+                keyfile::Restored::Done(m) => Undo::Done(m),
+                keyfile::Restored::Left(m) => Undo::Left(m),
+            })
         }
     }
 }

@@ -15,6 +15,7 @@ use base64::Engine;
 use base64::alphabet;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Which key the user means.
@@ -220,7 +221,7 @@ fn lines(content: &[u8]) -> impl Iterator<Item = (usize, Range<usize>)> + '_ {
 }
 
 /// What [`add_command`] changed: one line, before and after (without `\n`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineEdit {
     /// 1-based.
     pub line: usize,

@@ -1,10 +1,14 @@
 //! The install machinery that `install`, `uninstall` and `doctor` share: where
 //! a scope's config and install record live ([`Scope`]), the edits they make
-//! (`conffile` for config.toml, `keys` for authorized_keys), the record of
-//! those edits (`state`), and the PATH sshd gives a session (`sshd_path`).
+//! (`conffile` for config.toml, `keys` for authorized_keys lines, `keyfile`
+//! for the file on disk), the record of those edits (`state`), the PATH sshd
+//! gives a session (`sshd_path`), and `owner`: root's edits under a
+//! directory another user controls are made as that user.
 
 pub mod conffile;
+pub mod keyfile;
 pub mod keys;
+pub mod owner;
 pub mod sshd_path;
 pub mod state;
 

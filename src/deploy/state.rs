@@ -75,8 +75,10 @@ const HEADER: &str = "# Written by `scptrace install`: what it changed, so that 
                       # undoes exactly that. Edit only if you undo a step by hand.\n\n";
 
 impl State {
-    /// Reads the record; a missing file is an empty one.
+    /// Reads the record; a missing file is an empty one. Root reads only a
+    /// record no one else can change: it says what root will edit.
     pub fn load(path: &Path) -> Result<State> {
+        super::owner::require_root_controlled(path, "the install record")?;
         match std::fs::read_to_string(path) {
             Ok(text) => toml::from_str(&text)
                 .with_context(|| format!("{} is not a valid install record", path.display())),
@@ -88,6 +90,7 @@ impl State {
     /// Writes the record atomically (a temp file renamed over it); an empty
     /// record removes the file.
     pub fn save(&self, path: &Path, mode: u32) -> Result<()> {
+        super::owner::require_root_controlled(path, "the install record")?;
         if self.steps.is_empty() {
             return match std::fs::remove_file(path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

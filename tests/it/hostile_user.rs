@@ -153,7 +153,7 @@ impl Adversary {
                 }
             }
         });
-        let mut a = Adversary { child, lines };
+        let a = Adversary { child, lines };
         let first = a.lines.recv_timeout(Duration::from_secs(10));
         assert_eq!(
             first.as_deref().ok(),
