@@ -14,7 +14,7 @@ fn main() {
     let args: Vec<OsString> = std::env::args_os().collect();
     let argv0 = args.first().cloned().unwrap_or_else(|| "scptrace".into());
     // Started by `scp -S` under `scptrace record`: be its ssh program.
-    let result = if let Some(dir) = record::as_ssh_marker() {
+    let result = if let Some(dir) = record::as_ssh_marker(&argv0) {
         record::run_as_ssh(dir, &args)
     } else if standin::invoked_as_scp(&argv0) {
         as_scp::run(argv0, args[1..].to_vec())

@@ -1,7 +1,8 @@
 //! Files as a program finder sees them: looking a name up on PATH, whether a
 //! file is an executable, whether two paths are one file (and whether one is
-//! this very program), and this user's name. One home for what `run`,
-//! `record`, `replay`, the stand-in, `install` and `doctor` all need.
+//! this very program), whether a program is safe to run ([`safe_path`]), and
+//! this user's name. One home for what `run`, `record`, `replay`, the
+//! stand-in, `install` and `doctor` all need.
 
 use std::ffi::OsStr;
 use std::os::unix::fs::MetadataExt;
@@ -57,4 +58,125 @@ pub fn user_name() -> String {
         .flatten()
         .map(|u| u.name)
         .unwrap_or_else(|| uid.to_string())
+}
+
+/// The owner (uid) of this running executable.
+pub fn own_owner() -> Option<u32> {
+    std::fs::metadata("/proc/self/exe")
+        .or_else(|_| std::env::current_exe().and_then(std::fs::metadata))
+        .ok()
+        .map(|m| m.uid())
+}
+
+/// OpenSSH's `safe_path()` (misc.c), for a program about to be run: `path`,
+/// every symlink resolved, must be a regular file owned by root or by one of
+/// `owners` and not writable by group or others, and so must each directory
+/// above it, up to `/`. Then no one but root and those owners can have put
+/// it there or can change it before it runs. Returns the resolved path,
+/// which is what the caller must run (what was checked); else, in one
+/// line, why not.
+pub fn safe_path(path: &Path, owners: &[u32]) -> Result<PathBuf, String> {
+    let real = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let trusted = |uid: u32| uid == 0 || owners.contains(&uid);
+    let bad = |what: &str, p: &Path, m: &std::fs::Metadata| -> Option<String> {
+        if !trusted(m.uid()) {
+            return Some(format!(
+                "{what} {} is owned by uid {}, not by root{}",
+                p.display(),
+                m.uid(),
+                match owners.iter().find(|&&o| o != 0) {
+                    Some(o) => format!(" or uid {o}"),
+                    None => String::new(),
+                }
+            ));
+        }
+        (m.mode() & 0o022 != 0).then(|| {
+            format!(
+                "{what} {} is writable by group or others (mode {:04o})",
+                p.display(),
+                m.mode() & 0o7777
+            )
+        })
+    };
+    let m = std::fs::metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
+    if !m.is_file() {
+        return Err(format!("{} is not a regular file", real.display()));
+    }
+    if let Some(why) = bad("the file", &real, &m) {
+        return Err(why);
+    }
+    for dir in real.ancestors().skip(1) {
+        let m = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if let Some(why) = bad("its directory", dir, &m) {
+            return Err(why);
+        }
+    }
+    Ok(real)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    fn mode(p: &Path, m: u32) {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    }
+
+    #[test]
+    fn safe_path_is_opensshs() {
+        assert_eq!(
+            safe_path(Path::new("/bin/sh"), &[]).map(|p| p.is_absolute()),
+            Ok(true)
+        );
+        assert!(safe_path(Path::new("/nonexistent/scp"), &[]).is_err());
+        assert!(
+            safe_path(Path::new("/usr/bin"), &[])
+                .unwrap_err()
+                .contains("not a regular file")
+        );
+        // Under /tmp (mode 1777): its directory is writable by others.
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("scp");
+        std::fs::write(&f, "#!/bin/sh\n").unwrap();
+        mode(&f, 0o755);
+        let err = safe_path(&f, &[]).unwrap_err();
+        assert!(err.contains("writable by group or others"), "{err}");
+        // A safe program through a symlink: the resolved file is what counts.
+        let link = t.path().join("link");
+        symlink("/bin/sh", &link).unwrap();
+        assert_eq!(safe_path(&link, &[]), safe_path(Path::new("/bin/sh"), &[]));
+    }
+
+    #[test]
+    fn safe_path_owners_and_modes() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        // The walk goes from the file upwards and names the first problem;
+        // the temp dir's own parent (1777) would be the last one.
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("bin");
+        std::fs::create_dir(&d).unwrap();
+        let f = d.join("scp");
+        std::fs::write(&f, "#!/bin/sh\n").unwrap();
+        mode(&f, 0o755);
+        std::os::unix::fs::chown(&f, Some(65534), None).unwrap();
+        let err = safe_path(&f, &[]).unwrap_err();
+        assert!(err.contains("the file") && err.contains("uid 65534"), "{err}");
+        std::os::unix::fs::chown(&f, Some(0), None).unwrap();
+        mode(&f, 0o775);
+        let err = safe_path(&f, &[]).unwrap_err();
+        assert!(err.contains("the file") && err.contains("mode 0775"), "{err}");
+        mode(&f, 0o755);
+        std::os::unix::fs::chown(&d, Some(65534), None).unwrap();
+        let err = safe_path(&f, &[]).unwrap_err();
+        assert!(
+            err.contains("its directory") && err.contains("uid 65534"),
+            "{err}"
+        );
+        // The stand-in's owner is trusted like root: the walk gets past it.
+        let err = safe_path(&f, &[65534]).unwrap_err();
+        assert!(!err.contains("uid 65534") && err.contains("mode 1777"), "{err}");
+    }
 }

@@ -11,7 +11,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::cli::{DoctorArgs, DoctorFormat};
-use crate::config::{self, Flags, Origin, Settings};
+use crate::config::{self, ALLOW_ENV_PROGRAMS, Flags, Origin, SYSTEM_CONFIG, Settings};
 use crate::deploy::sshd_path::{self, SessionPath};
 use crate::deploy::state::State;
 use crate::deploy::{Scope, this_exe};
@@ -47,6 +47,25 @@ struct SettingReport {
     name: &'static str,
     value: String,
     origin: String,
+}
+
+/// A program setting the environment tried to set and could not.
+#[derive(Debug, Serialize)]
+struct RefusedReport {
+    variable: String,
+    value: String,
+    reason: String,
+}
+
+/// Whether the environment may name programs here (design §1).
+#[derive(Debug, Serialize)]
+struct EnvProgramsReport {
+    /// The variable that makes this an ssh session, if any.
+    ssh_session: Option<&'static str>,
+    /// `allow_env_programs = true` in /etc/scptrace/config.toml.
+    allow_env_programs: bool,
+    /// Whether the environment may name a program to run here.
+    allowed: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,6 +106,9 @@ struct Report {
     real_scp: RealScpReport,
     log_dir: LogDirReport,
     settings: Vec<SettingReport>,
+    env_programs: EnvProgramsReport,
+    /// Settings naming a program that the environment could not set.
+    env_refused: Vec<RefusedReport>,
     config_files: Vec<ConfigFileReport>,
     warnings: Vec<String>,
     openssh: Option<String>,
@@ -193,6 +215,34 @@ fn install_records() -> Vec<InstallRecord> {
                 Err(e) => vec![format!("unreadable: {e:#}")],
             },
             file: s.state,
+        })
+        .collect()
+}
+
+/// Every program setting the environment tried and failed to set: the
+/// settings' own (`SCPTRACE_REAL_SCP`), record's leg marker, and a `SHELL`
+/// that `forced` would not use (it runs the passwd shell, as sshd does).
+fn env_refused(settings: &Settings) -> Vec<RefusedReport> {
+    let policy = &settings.env_policy;
+    let passwd_shell = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.shell);
+    let shell = policy
+        .program_var("SHELL")
+        .err()
+        .filter(|r| passwd_shell.as_deref() != Some(Path::new(&r.value)));
+    let as_ssh = policy.program_var(crate::cmd::record::AS_SSH_ENV).err();
+    settings
+        .refused
+        .iter()
+        .cloned()
+        .chain(as_ssh)
+        .chain(shell)
+        .map(|r| RefusedReport {
+            variable: r.variable,
+            value: r.value,
+            reason: r.reason,
         })
         .collect()
 }
@@ -326,6 +376,12 @@ fn gather() -> Report {
         real_scp,
         log_dir,
         settings: settings_report(&settings),
+        env_programs: EnvProgramsReport {
+            ssh_session: settings.env_policy.ssh_session,
+            allow_env_programs: settings.env_policy.allow_env_programs,
+            allowed: settings.env_policy.refusal().is_none(),
+        },
+        env_refused: env_refused(&settings),
         config_files: config_files(),
         warnings: settings.warnings.clone(),
         openssh,
@@ -404,7 +460,35 @@ fn print_text(r: &Report) {
     for s in &r.settings {
         println!("  {:<14} {:<w$}  {}", s.name, s.value, s.origin);
     }
+    let ep = &r.env_programs;
+    println!(
+        "programs from the environment: {}",
+        match (ep.ssh_session, ep.allowed) {
+            (None, _) => "allowed (not an ssh session)".to_string(),
+            (Some(v), true) => format!(
+                "allowed in this ssh session ({v} is set): {ALLOW_ENV_PROGRAMS} = true in {SYSTEM_CONFIG}"
+            ),
+            (Some(v), false) => format!(
+                "not in this ssh session ({v} is set), unless {SYSTEM_CONFIG} says {ALLOW_ENV_PROGRAMS} = true"
+            ),
+        }
+    );
+    for x in &r.env_refused {
+        println!(
+            "  {}={}  not set from the environment: {}",
+            x.variable,
+            crate::escape::escape_text(&x.value),
+            x.reason
+        );
+    }
     for w in &r.warnings {
+        // The refused settings were just listed.
+        if r.env_refused
+            .iter()
+            .any(|x| w.starts_with(&format!("{}=", x.variable)))
+        {
+            continue;
+        }
         println!("warning: {w}");
     }
     if r.install_records.is_empty() {

@@ -84,9 +84,11 @@ fn classify(original: Option<&OsStr>) -> Request {
 }
 
 /// The user's shell, as sshd picks it: `$SHELL` (sshd sets it to the passwd
-/// shell), else the passwd entry, else /bin/sh.
+/// shell), else the passwd entry, else /bin/sh. In an ssh session the
+/// environment names no program (design §1): there, as sshd itself does,
+/// the passwd entry, unless the system file allows the environment.
 fn user_shell() -> PathBuf {
-    if let Some(s) = std::env::var_os("SHELL").filter(|s| !s.is_empty()) {
+    if let Ok(Some(s)) = crate::config::EnvPolicy::current().program_var("SHELL") {
         return PathBuf::from(s);
     }
     nix::unistd::User::from_uid(nix::unistd::getuid())

@@ -45,6 +45,13 @@ use crate::utc::Utc;
 /// leg. A leg removes it before starting the real ssh.
 pub const AS_SSH_ENV: &str = "SCPTRACE_AS_SSH";
 
+/// The link to this executable in the rendezvous that the recorder gives
+/// scp as its `-S` program, so that a leg's `argv[0]` is
+/// `<rendezvous>/ssh`: the proof that the marker was set by a recorder,
+/// which the environment alone cannot give (design §1: in an ssh session the
+/// environment does not choose what runs, and a leg runs the plan's ssh).
+const LEG_LINK: &str = "ssh";
+
 /// Where each leg writes its transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -461,13 +468,15 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         output: output.clone(),
         flags,
     })?;
+    let leg = rdv.path.join(LEG_LINK);
+    std::os::unix::fs::symlink(&exe, &leg).with_context(|| format!("cannot create {}", leg.display()))?;
 
     let signals = child::install_signal_pipe()?;
     let mut cmd = Command::new(&client);
     cmd.arg0(client_word)
         .args(&extra)
         .arg("-S")
-        .arg(&exe)
+        .arg(&leg)
         .args(&scanned.rest)
         .env(AS_SSH_ENV, &rdv.path);
     let mut proc = cmd
@@ -521,9 +530,23 @@ fn wait_forwarding(proc: &mut Child, signals: &child::SignalPipe) -> Result<Exit
 
 // ---- a leg: scptrace as the client's ssh program ----
 
-/// The rendezvous directory when this process was started as a leg.
-pub fn as_ssh_marker() -> Option<OsString> {
-    std::env::var_os(AS_SSH_ENV).filter(|v| !v.is_empty())
+/// The rendezvous directory when this process was started as a leg: the
+/// marker is set and `argv0` is the recorder's link in it; or, where the
+/// environment may name programs (not in an ssh session, or allowed by the
+/// system file), the marker alone. A marker that does not count is ignored
+/// with one warning.
+pub fn as_ssh_marker(argv0: &OsStr) -> Option<OsString> {
+    let dir = std::env::var_os(AS_SSH_ENV).filter(|v| !v.is_empty())?;
+    if Path::new(argv0) == Path::new(&dir).join(LEG_LINK) {
+        return Some(dir);
+    }
+    match crate::config::EnvPolicy::current().program_var(AS_SSH_ENV) {
+        Ok(d) => d,
+        Err(refused) => {
+            crate::warn::warn(&refused.to_string());
+            None
+        }
+    }
 }
 
 /// The remote command's scp options and its text, from the ssh argv (the

@@ -24,12 +24,31 @@ pub struct RealScp {
 
 /// Finds the real scp (design §2): the configured one, else the first `scp`
 /// on PATH that is not this program, else /usr/bin/scp. One that turns out to
-/// be scptrace itself is an error, never a fork loop.
+/// be scptrace itself is an error, never a fork loop. In an ssh session it
+/// must also pass [`paths::safe_path`] (design §1), and the path returned is
+/// the resolved one that was checked.
 pub fn find_real_scp(settings: &Settings) -> Result<RealScp> {
     find_real_scp_in(settings, std::env::var_os("PATH").as_deref())
 }
 
 pub fn find_real_scp_in(settings: &Settings, path_var: Option<&OsStr>) -> Result<RealScp> {
+    let found = find_unchecked(settings, path_var)?;
+    let Some(var) = settings.env_policy.ssh_session else {
+        return Ok(found);
+    };
+    let owners: Vec<u32> = paths::own_owner().into_iter().collect();
+    match paths::safe_path(&found.path, &owners) {
+        Ok(path) => Ok(RealScp { path, how: found.how }),
+        Err(why) => bail!(
+            "refusing to run the real scp {} ({}) in an ssh session ({var} is set): {why}; \
+             it must be owned by root or by the stand-in's owner, in directories only they can write",
+            found.path.display(),
+            found.how
+        ),
+    }
+}
+
+fn find_unchecked(settings: &Settings, path_var: Option<&OsStr>) -> Result<RealScp> {
     let is_me = |p: &Path| paths::is_self(p);
     if let Some(p) = &settings.real_scp.value {
         if is_me(p) {

@@ -443,10 +443,18 @@ fn a_restricted_key_cannot_choose_what_runs_through_the_environment() {
         );
     }
     assert!(ran.is_empty(), "the environment chose what ran: {ran:?}");
-    // The stand-in's transcripts name the real scp, never `evil`.
-    for t in sshd.transcripts() {
+    // The stand-in's transcripts name the real scp as the program, never `evil`.
+    let transcripts = sshd.transcripts();
+    assert!(!transcripts.is_empty());
+    for t in transcripts {
         let text = fs::read_to_string(&t).unwrap();
-        assert!(!text.contains("evil"), "{}: {text}", t.display());
+        let program = text.lines().find(|l| l.starts_with("# program: "));
+        assert_eq!(
+            program,
+            Some("# program: /usr/bin/scp"),
+            "{}: {text}",
+            t.display()
+        );
     }
 }
 
@@ -504,4 +512,62 @@ fn doctor_shows_the_settings_the_environment_could_not_set() {
         .cloned()
         .unwrap();
     assert_ne!(real["value"], "/tmp/evil", "{json:#}");
+}
+
+/// In an ssh session the real scp must pass OpenSSH's `safe_path` rule,
+/// wherever it was configured: a `real_scp` in the user's config file that
+/// lies under /tmp (writable by all) is refused with one line and a non-zero
+/// exit, for a server invocation and for a client one, and never runs.
+#[test]
+fn standin_in_an_ssh_session_refuses_a_real_scp_that_others_could_have_placed() {
+    let sb = util::Sandbox::new();
+    let marker = sb.path().join("ran");
+    let evil = sb.path().join("evil");
+    fs::write(
+        &evil,
+        format!(
+            "#!/bin/sh\necho ran >> '{}'\nexec /usr/bin/scp \"$@\"\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&evil, fs::Permissions::from_mode(0o755)).unwrap();
+    let home = sb.path().join("home");
+    fs::create_dir_all(home.join(".config/scptrace")).unwrap();
+    fs::write(
+        home.join(".config/scptrace/config.toml"),
+        format!("real_scp = \"{}\"\n", evil.display()),
+    )
+    .unwrap();
+    fs::create_dir(sb.path().join("dst")).unwrap();
+    for args in [&["-t", "dst"][..], &["-q", "a", "b"][..]] {
+        let mut c = util::command(sb.standin(), &home);
+        c.args(args)
+            .current_dir(sb.path())
+            .env("SSH_CONNECTION", "127.0.0.1 50000 127.0.0.1 22")
+            .env("SCPTRACE_LOG_DIR", sb.logs());
+        let f = util::run(&mut c, Input::Bytes(b""), DEADLINE);
+        let err = f.stderr_text();
+        eprintln!(
+            "FIGURE safe_path.{}: exit {:?}, ran: {}, stderr: {err:?}",
+            args[0],
+            f.status.code(),
+            marker.exists()
+        );
+        assert!(!marker.exists(), "{args:?}: the unsafe real scp ran");
+        assert_eq!(f.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(
+            err.starts_with("scptrace: refusing to run the real scp ")
+                && err.contains("writable by group or others"),
+            "{args:?}: {err}"
+        );
+    }
+    // Outside an ssh session the same config is the user's own business.
+    let mut c = util::command(sb.standin(), &home);
+    c.args(["-t", "dst"])
+        .current_dir(sb.path())
+        .env("SCPTRACE_LOG_DIR", sb.logs());
+    util::run(&mut c, Input::Bytes(b""), DEADLINE);
+    assert!(marker.exists());
 }
