@@ -475,10 +475,9 @@ fn print_text(r: &Report) {
     );
     for x in &r.env_refused {
         println!(
-            "  {}={}  not set from the environment: {}",
+            "  ignored: {}={}",
             x.variable,
-            crate::escape::escape_text(&x.value),
-            x.reason
+            crate::escape::escape_text(&x.value)
         );
     }
     for w in &r.warnings {
