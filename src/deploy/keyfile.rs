@@ -17,22 +17,43 @@ use super::owner;
 use super::write_atomic;
 use crate::utc::Utc;
 
-/// What [`add_forced`] did.
+/// What [`add_forced`] did. (Paths cross the pipe from the child as bytes:
+/// they need not be UTF-8.)
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Added {
     /// The line now starts with the option; the whole file was saved first.
     Edited {
         /// The file edited (symlinks resolved, as its controller sees them).
+        #[serde(with = "path_bytes")]
         file: PathBuf,
+        #[serde(with = "path_bytes")]
         backup: PathBuf,
         edit: LineEdit,
     },
     /// That key already runs scptrace forced: nothing changed.
     AlreadyForced {
+        #[serde(with = "path_bytes")]
         file: PathBuf,
         line: usize,
         option: String,
     },
+}
+
+/// A path as its bytes, for serde.
+mod path_bytes {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::{Path, PathBuf};
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+        p.as_os_str().as_bytes().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        Vec::<u8>::deserialize(d).map(|b| PathBuf::from(OsString::from_vec(b)))
+    }
 }
 
 /// Puts `option` in front of the line of `spec`'s key in `file`, after
@@ -126,4 +147,34 @@ fn restore_here(file: &Path, backup: &Path, edit: &LineEdit) -> Result<Restored>
         ));
     }
     Ok(Restored::Done(msg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn answers_cross_the_pipe_whatever_the_paths() {
+        let odd = PathBuf::from(OsStr::from_bytes(b"/home/x\xff/.ssh/authorized_keys"));
+        let a = Added::Edited {
+            file: odd.clone(),
+            backup: odd.with_extension("bak"),
+            edit: LineEdit {
+                line: 2,
+                before: b"k\xfe".to_vec(),
+                after: b"command=\"x\" k\xfe".to_vec(),
+            },
+        };
+        let back: Added = serde_json::from_slice(&serde_json::to_vec(&a).unwrap()).unwrap();
+        match back {
+            Added::Edited { file, backup, edit } => {
+                assert_eq!(file, odd);
+                assert_eq!(backup, odd.with_extension("bak"));
+                assert_eq!(edit.before, b"k\xfe");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
