@@ -52,9 +52,10 @@ struct World {
 
 impl World {
     fn new() -> World {
+        // In /tmp itself, not $TMPDIR: nobody must be able to reach it.
         let dir = tempfile::Builder::new()
             .prefix("scptrace-race-")
-            .tempdir()
+            .tempdir_in("/tmp")
             .unwrap();
         let d = dir.path();
         // nobody must reach its home through the test's directory.
@@ -126,8 +127,13 @@ impl Adversary {
     /// for a symlink to `target` once a name holding `mark` is `event`
     /// (`create`d or `open`ed) there.
     fn start(dir: &Path, target: &Path, mark: &str, event: &str) -> Adversary {
+        // A copy next to the world: `nobody` may not reach the checkout
+        // (CI clones under a directory of root's).
+        let script = dir.parent().unwrap().with_file_name("swap_dir.py");
+        fs::copy(adversary_script(), &script).unwrap();
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).unwrap();
         let mut child = Command::new(PYTHON)
-            .arg(adversary_script())
+            .arg(&script)
             .arg(dir)
             .arg(target)
             .arg(mark)
@@ -570,4 +576,29 @@ fn standin_in_an_ssh_session_refuses_a_real_scp_that_others_could_have_placed() 
         .env("SCPTRACE_LOG_DIR", sb.logs());
     util::run(&mut c, Input::Bytes(b""), DEADLINE);
     assert!(marker.exists());
+}
+
+/// `record` run inside an ssh session (a user logged in to a jump host)
+/// still works: its legs are recognised by their `argv[0]`, the link in the
+/// rendezvous, not by the environment marker alone.
+#[test]
+fn record_inside_an_ssh_session_still_finds_its_legs() {
+    let sb = util::Sandbox::new();
+    fs::write(sb.path().join("a"), b"from a jump host\n").unwrap();
+    fs::create_dir(sb.path().join("dst")).unwrap();
+    let t = sb.path().join("t.log");
+    let mut c = crate::record::arranged(&sb, bin());
+    c.env("SSH_CONNECTION", "192.0.2.1 50000 192.0.2.2 22")
+        .args(["record", "-o"])
+        .arg(&t)
+        .args(["--", util::REAL_SCP, "-O", "-S"])
+        .arg(crate::record::local_ssh())
+        .arg(sb.path().join("a"))
+        .arg(crate::record::remote(&sb.path().join("dst/")));
+    let f = util::run(&mut c, Input::Null, DEADLINE);
+    f.assert_success();
+    assert!(!f.stderr_text().contains("ignored"), "{}", f.stderr_text());
+    assert_eq!(fs::read(sb.path().join("dst/a")).unwrap(), b"from a jump host\n");
+    let text = fs::read_to_string(&t).unwrap();
+    assert!(text.contains("I: C0644 17 a\\n"), "{text}");
 }
