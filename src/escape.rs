@@ -1,10 +1,29 @@
-//! The reversible byte escaping used in every transcript line (design §3).
+//! The two escapings, and the rule they share (docs/security.md): no raw
+//! control character from outside reaches a terminal or a transcript.
 //!
-//! Printable ASCII (0x20–0x7e) stands for itself except `\`; then `\\`, `\0`,
-//! `\n`, `\r`, `\t`, and `\xNN` (lower-case hex) for every other byte. A raw TAB
-//! never appears in the output, so a TAB can separate bytes from an annotation.
+//! - [`escape_into`] (and [`escape`], its `String` form) writes **bytes
+//!   into a transcript** (design §3): printable ASCII (0x20–0x7e) stands for
+//!   itself except `\`; then `\\`, `\0`, `\n`, `\r`, `\t`, and `\xNN`
+//!   (lower-case hex) for every other byte. Reversible ([`unescape`]), and
+//!   a raw TAB never appears in the output, so a TAB can separate bytes from
+//!   an annotation.
+//! - [`escape_text`] makes **text safe for a terminal**: every character of
+//!   [`is_terminal_control`] spelled out. Everything a command prints that
+//!   did not come from scptrace itself goes through it (names, notes,
+//!   problems, paths, error messages), and so does the free text of every
+//!   transcript line (the text writer applies it).
+//!
+//! JSON output (JSON Lines, `show --summary --format jsonl`, `doctor
+//! --format json`) holds the same characters as JSON `\uXXXX` escapes
+//! instead, through [`Json`]: the value read back is unchanged, and no raw
+//! control character is written.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::io;
+
+use serde::Serialize;
+use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter};
 
 /// Appends the escaped form of `bytes` to `out`.
 pub fn escape_into(bytes: &[u8], out: &mut Vec<u8>) {
@@ -22,7 +41,7 @@ pub fn escape_into(bytes: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// The escaped form of `bytes` as a `String` (always ASCII).
+/// The escaped form of `bytes` as a `String` (always ASCII): [`escape_into`].
 pub fn escape(bytes: &[u8]) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     escape_into(bytes, &mut out);
@@ -42,15 +61,16 @@ pub fn is_terminal_control(c: char) -> bool {
         )
 }
 
-/// Free text that is UTF-8 (a note, a problem, an invocation line, a file
-/// name) made safe for a terminal: every character of [`is_terminal_control`]
-/// is spelled out, `\xNN` below U+0080 and `\u{N}` above; everything else,
-/// backslashes included, stays as it is. For display only: unlike [`escape`]
-/// it is not reversible.
-pub fn escape_text(text: &str) -> std::borrow::Cow<'_, str> {
+/// Text that is UTF-8 (a note, a problem, an invocation line, a file name,
+/// an error message) made safe for a terminal: every character of
+/// [`is_terminal_control`] is spelled out, `\xNN` below U+0080 and `\u{N}`
+/// above; everything else, backslashes included, stays as it is. The output
+/// holds no control character at all, and escaping it again changes
+/// nothing. For display only: unlike [`escape`] it is not reversible.
+pub fn escape_text(text: &str) -> Cow<'_, str> {
     use std::fmt::Write as _;
     if !text.chars().any(is_terminal_control) {
-        return std::borrow::Cow::Borrowed(text);
+        return Cow::Borrowed(text);
     }
     let mut s = String::with_capacity(text.len() + 16);
     for c in text.chars() {
@@ -65,7 +85,104 @@ pub fn escape_text(text: &str) -> std::borrow::Cow<'_, str> {
             }
         }
     }
-    std::borrow::Cow::Owned(s)
+    Cow::Owned(s)
+}
+
+/// [`escape_text`] for output of several lines: each line escaped, the
+/// newlines between them kept. For what a command prints line by line
+/// ([`println_escaped!`](crate::println_escaped)).
+pub fn escape_lines(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c != '\n' && is_terminal_control(c)) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.split('\n').map(escape_text).collect::<Vec<_>>().join("\n"))
+}
+
+/// `println!` with every line through [`escape_text`]: for a command whose
+/// output shows paths and values from outside (`doctor`, `install`,
+/// `uninstall` import it as `println`).
+#[macro_export]
+macro_rules! println_escaped {
+    () => { ::std::println!() };
+    ($($arg:tt)*) => {
+        ::std::println!("{}", $crate::escape::escape_lines(&::std::format!($($arg)*)))
+    };
+}
+
+/// A serde_json [`Formatter`] (compact or pretty) that also writes every
+/// character of [`is_terminal_control`] that serde_json leaves raw (DEL,
+/// C1, the bidirectional controls, U+2028/U+2029) as a `\uXXXX` escape, as
+/// it already does for C0. The JSON means the same; only its spelling
+/// changes.
+#[derive(Debug, Clone, Default)]
+pub struct Json<F>(pub F);
+
+impl<F: Formatter> Formatter for Json<F> {
+    fn write_string_fragment<W: ?Sized + io::Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+        let mut rest = fragment;
+        while let Some((i, c)) = rest.char_indices().find(|&(_, c)| is_terminal_control(c)) {
+            self.0.write_string_fragment(w, &rest[..i])?;
+            // Every such character is in the Basic Multilingual Plane: one
+            // UTF-16 unit.
+            write!(w, "\\u{:04x}", c as u32)?;
+            rest = &rest[i + c.len_utf8()..];
+        }
+        self.0.write_string_fragment(w, rest)
+    }
+
+    // The layout is the inner formatter's (PrettyFormatter's indentation).
+    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn end_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_key(w)
+    }
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+/// A serializer writing compact JSON through [`Json`] to `w`.
+pub fn json_serializer<W: io::Write>(w: W) -> serde_json::Serializer<W, Json<CompactFormatter>> {
+    serde_json::Serializer::with_formatter(w, Json(CompactFormatter))
+}
+
+/// `value` as compact JSON, through [`Json`].
+pub fn to_json<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    json_string(value, Json(CompactFormatter))
+}
+
+/// `value` as indented JSON, through [`Json`].
+pub fn to_json_pretty<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    json_string(value, Json(PrettyFormatter::new()))
+}
+
+fn json_string<T: Serialize + ?Sized, F: Formatter>(value: &T, f: F) -> serde_json::Result<String> {
+    let mut out = Vec::with_capacity(128);
+    value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, f))?;
+    // serde_json writes UTF-8 only.
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// Why an escaped string could not be read back.
@@ -197,6 +314,33 @@ mod tests {
             let out = escape_text(c.encode_utf8(&mut [0; 4])).into_owned();
             assert!(!out.chars().any(is_terminal_control), "{:x}", c as u32);
         }
+    }
+
+    #[test]
+    fn lines_keep_their_newlines_and_nothing_else() {
+        assert_eq!(escape_lines("a\n\x1b[2Jb\u{202e}\nc"), "a\n\\x1b[2Jb\\u{202e}\nc");
+        assert!(matches!(escape_lines("a\nb\n"), Cow::Borrowed(_)));
+        assert_eq!(escape_lines("tab\there\r\n"), "tab\\x09here\\x0d\n");
+    }
+
+    #[test]
+    fn json_writes_every_terminal_control_as_an_escape() {
+        let all: String = (0u32..0x3000).filter_map(char::from_u32).collect();
+        for out in [to_json(&all).unwrap(), to_json_pretty(&vec![&all]).unwrap()] {
+            assert!(
+                !out.chars().any(|c| is_terminal_control(c) && c != '\n'),
+                "{out:?}"
+            );
+            let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let back = back.as_str().or_else(|| back[0].as_str()).unwrap().to_string();
+            assert_eq!(back, all, "the value is unchanged");
+        }
+        assert_eq!(
+            to_json("a\x1b\x7f\u{9b}\u{202e}\u{2029}\"\\é").unwrap(),
+            r#""a\u001b\u007f\u009b\u202e\u2029\"\\é""#
+        );
+        let pretty = to_json_pretty(&serde_json::json!({"k": ["v\u{85}"]})).unwrap();
+        assert_eq!(pretty, "{\n  \"k\": [\n    \"v\\u0085\"\n  ]\n}");
     }
 
     #[test]

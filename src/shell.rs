@@ -2,32 +2,47 @@
 //! a shell, and the one lexer that splits a line back into words: invocation
 //! lines (check, replay, record) and sshd's `SSH_ORIGINAL_COMMAND` (forced).
 
-/// Quotes one argument for a POSIX shell so the invocation line can be pasted.
+use crate::escape::is_terminal_control;
+
+/// Quotes one argument for a POSIX shell so the invocation line can be
+/// pasted, exactly: a word of `A-Za-z0-9@%+=:,./-_` as it is; UTF-8 without
+/// a control character in `'…'`; anything else (a C0 or C1 control, DEL, a
+/// bidirectional control, U+2028/U+2029, invalid UTF-8) in bash's `$'…'`,
+/// with `\xNN` for every byte of those characters. The result never holds a
+/// control character ([`crate::escape::is_terminal_control`]).
 pub fn shell_quote(arg: &[u8]) -> String {
+    use std::fmt::Write as _;
     let safe = !arg.is_empty()
         && arg
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b));
-    let s = String::from_utf8_lossy(arg);
     if safe {
-        s.into_owned()
-    } else if arg.iter().all(|&b| (0x20..=0x7e).contains(&b) || b >= 0x80) && std::str::from_utf8(arg).is_ok()
+        return String::from_utf8_lossy(arg).into_owned();
+    }
+    if let Ok(s) = std::str::from_utf8(arg)
+        && !s.chars().any(is_terminal_control)
     {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    } else {
-        // Control bytes or invalid UTF-8: bash's $'…' keeps them exact.
-        let mut out = String::from("$'");
-        for &b in arg {
-            match b {
-                b'\'' => out.push_str("\\'"),
-                b'\\' => out.push_str("\\\\"),
-                0x20..=0x7e => out.push(b as char),
-                _ => out.push_str(&format!("\\x{b:02x}")),
+        return format!("'{}'", s.replace('\'', "'\\''"));
+    }
+    let mut out = String::from("$'");
+    let hex = |out: &mut String, bytes: &[u8]| {
+        for b in bytes {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    };
+    for chunk in arg.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\'' => out.push_str("\\'"),
+                '\\' => out.push_str("\\\\"),
+                c if is_terminal_control(c) => hex(&mut out, c.encode_utf8(&mut [0; 4]).as_bytes()),
+                c => out.push(c),
             }
         }
-        out.push('\'');
-        out
+        hex(&mut out, chunk.invalid());
     }
+    out.push('\'');
+    out
 }
 
 /// Quotes a whole argv, space-separated.
@@ -36,6 +51,19 @@ pub fn shell_join<A: AsRef<[u8]>>(argv: &[A]) -> String {
         .map(|a| shell_quote(a.as_ref()))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A shell command line (sshd's `SSH_ORIGINAL_COMMAND` in `forced`, the
+/// remote command of an ssh leg in `record`) as an invocation line shows it:
+/// as it is when it is UTF-8 without a control character; else what `shell`
+/// is given to run it, `SHELL -c LINE`, with the line quoted as one word by
+/// [`shell_quote`]. Either way exact, pasteable, and free of control
+/// characters.
+pub fn command_line(shell: &[u8], line: &[u8]) -> String {
+    match std::str::from_utf8(line) {
+        Ok(s) if !s.chars().any(is_terminal_control) => s.to_string(),
+        _ => shell_join(&[shell, &b"-c"[..], line]),
+    }
 }
 
 /// Splits a POSIX shell command line into words, the inverse of
@@ -179,6 +207,40 @@ mod tests {
         assert_eq!(shell_quote(b"it's"), "'it'\\''s'");
         assert_eq!(shell_quote(b""), "''");
         assert_eq!(shell_quote(b"\xffx\n"), "$'\\xffx\\x0a'");
+    }
+
+    /// Issue 10: C1 controls and bidirectional overrides were quoted raw in
+    /// `'…'`, so the invocation line put them on the terminal.
+    #[test]
+    fn quoting_leaves_no_control_character_and_stays_exact() {
+        assert_eq!(shell_quote("c1\u{9b}31m".as_bytes()), "$'c1\\xc2\\x9b31m'");
+        assert_eq!(shell_quote("a\u{202e}txt".as_bytes()), "$'a\\xe2\\x80\\xaetxt'");
+        assert_eq!(shell_quote("é\x1b'\\".as_bytes()), "$'é\\x1b\\'\\\\'");
+        assert_eq!(shell_quote("é ok".as_bytes()), "'é ok'");
+        let mut words: Vec<Vec<u8>> = (0u32..0x3000)
+            .filter_map(char::from_u32)
+            .map(|c| format!("a{c}b").into_bytes())
+            .collect();
+        words.extend((0..=255u8).map(|b| vec![b'x', b, b'\'']));
+        for w in &words {
+            let q = shell_quote(w);
+            assert!(!q.chars().any(is_terminal_control), "{q:?}");
+            assert_eq!(shell_split(q.as_bytes()).unwrap(), [w.clone()], "{q:?}");
+        }
+    }
+
+    #[test]
+    fn a_command_line_with_controls_is_shown_as_its_shell_runs_it() {
+        assert_eq!(command_line(b"/bin/sh", b"scp -t '/a b'"), "scp -t '/a b'");
+        let hostile = b"scp -t /x\x1b[2J\x07\r\xc2\x9b";
+        let shown = command_line(b"/bin/sh", hostile);
+        assert_eq!(shown, "/bin/sh -c $'scp -t /x\\x1b[2J\\x07\\x0d\\xc2\\x9b'");
+        assert_eq!(
+            shell_split(shown.as_bytes()).unwrap(),
+            [b"/bin/sh".to_vec(), b"-c".to_vec(), hostile.to_vec()]
+        );
+        assert!(command_line(b"sh", b"scp\t-t x").starts_with("sh -c $'scp\\x09"));
+        assert!(command_line(b"sh", b"scp -t \xff").starts_with("sh -c $'"));
     }
 
     #[test]
