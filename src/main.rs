@@ -8,6 +8,7 @@ use clap::Parser;
 
 use scptrace::cmd::cli::{Cli, Command};
 use scptrace::cmd::{as_scp, check, doctor, forced, generate, install, record, replay, run, show, uninstall};
+use scptrace::escape::escape_lines;
 use scptrace::tap::standin;
 
 fn main() {
@@ -19,13 +20,28 @@ fn main() {
     } else if standin::invoked_as_scp(&argv0) {
         as_scp::run(argv0, args[1..].to_vec())
     } else {
-        run_cli(Cli::parse_from(&args))
+        run_cli(parse_cli(&args))
     };
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("scptrace: {e:#}");
+            // Error messages quote paths and words from outside (some, from
+            // install, have lines of their own).
+            eprintln!("scptrace: {}", escape_lines(&format!("{e:#}")));
             std::process::exit(1);
+        }
+    }
+}
+
+/// The command line, or clap's message (exit 2) with any control character
+/// in the words it quotes spelled out; help and version as clap prints them.
+fn parse_cli(args: &[OsString]) -> Cli {
+    match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprint!("{}", escape_lines(&e.render().to_string()));
+            std::process::exit(e.exit_code());
         }
     }
 }

@@ -60,10 +60,17 @@ pub fn shell_join<A: AsRef<[u8]>>(argv: &[A]) -> String {
 /// [`shell_quote`]. Either way exact, pasteable, and free of control
 /// characters.
 pub fn command_line(shell: &[u8], line: &[u8]) -> String {
-    match std::str::from_utf8(line) {
-        Ok(s) if !s.chars().any(is_terminal_control) => s.to_string(),
-        _ => shell_join(&[shell, &b"-c"[..], line]),
+    match printable(line) {
+        Some(s) => s.to_string(),
+        None => shell_join(&[shell, &b"-c"[..], line]),
     }
+}
+
+/// `line` as text when it is UTF-8 without a control character.
+pub fn printable(line: &[u8]) -> Option<&str> {
+    std::str::from_utf8(line)
+        .ok()
+        .filter(|s| !s.chars().any(is_terminal_control))
 }
 
 /// Splits a POSIX shell command line into words, the inverse of
@@ -225,7 +232,11 @@ mod tests {
         for w in &words {
             let q = shell_quote(w);
             assert!(!q.chars().any(is_terminal_control), "{q:?}");
-            assert_eq!(shell_split(q.as_bytes()).unwrap(), [w.clone()], "{q:?}");
+            assert_eq!(
+                shell_split(q.as_bytes()).unwrap(),
+                std::slice::from_ref(w),
+                "{q:?}"
+            );
         }
     }
 

@@ -2,11 +2,12 @@
 
 use std::io;
 
-/// Writes `scptrace: warning: MSG` to fd 2, waiting out EAGAIN (the relay
+/// Writes `scptrace: warning: MSG` to fd 2, MSG escaped for the terminal
+/// (it names paths and values from outside), waiting out EAGAIN (the relay
 /// makes stderr non-blocking) for at most a second so a stuck reader can
 /// never stall a transfer.
 pub fn warn(msg: &str) {
-    let line = format!("scptrace: warning: {msg}\n");
+    let line = format!("scptrace: warning: {}\n", crate::escape::escape_text(msg));
     write_stderr(line.as_bytes());
 }
 

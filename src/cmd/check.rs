@@ -10,9 +10,10 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::cli::CheckArgs;
+use crate::escape::escape_text;
 use crate::style::Styles;
 use crate::transcript::annotate::violation_text;
-use crate::transcript::read::{clean, display_name};
+use crate::transcript::read::display_name;
 use crate::transcript::redecode::{Coverage, Verdict, verdict};
 
 /// `check`'s exit status; over several files the first of 2, 1, 3, 0 that
@@ -45,7 +46,7 @@ impl Status {
 pub fn report(path: &Path, v: &Verdict, st: &Styles) -> (Vec<String>, Status) {
     let label = st
         .label
-        .style(clean(&format!("{}:", display_name(path))))
+        .style(escape_text(&format!("{}:", display_name(path))))
         .to_string();
     let mut lines = Vec::new();
     for f in &v.found {
@@ -53,13 +54,14 @@ pub fn report(path: &Path, v: &Verdict, st: &Styles) -> (Vec<String>, Status) {
             "{label} {}{}{}",
             st.problem.style("!! "),
             st.violation.style(f.name()),
-            st.problem.style(clean(&format!(": {}", violation_text(f))))
+            st.problem.style(escape_text(&format!(": {}", violation_text(f))))
         ));
     }
     for p in &v.problems {
         lines.push(format!(
             "{label} {}",
-            st.problem.style(clean(&format!("!! {p} (a tracing problem)")))
+            st.problem
+                .style(escape_text(&format!("!! {p} (a tracing problem)")))
         ));
     }
     let n = v.messages;
@@ -83,7 +85,7 @@ pub fn report(path: &Path, v: &Verdict, st: &Styles) -> (Vec<String>, Status) {
         ) => {
             lines.push(format!(
                 "{label} not decoded: not a legacy scp server session (scp -t or -f): {}",
-                clean(inv)
+                escape_text(inv)
             ));
             Status::Incomplete
         }

@@ -20,6 +20,9 @@ use crate::tap::logdir::LogDir;
 use crate::tap::standin;
 use crate::utc::Utc;
 
+// Every line printed here shows paths and values from outside: escaped.
+use crate::println_escaped as println;
+
 /// One `scp` found on PATH.
 #[derive(Debug, Serialize)]
 struct ScpOnPath {
@@ -521,7 +524,7 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
     let report = gather();
     match args.format {
         DoctorFormat::Text => print_text(&report),
-        DoctorFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        DoctorFormat::Json => println!("{}", crate::escape::to_json_pretty(&report)?),
     }
     Ok(if report.would_trace { 0 } else { 1 })
 }

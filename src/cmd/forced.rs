@@ -28,8 +28,8 @@ use super::cli::ForcedArgs;
 use crate::config::Settings;
 use crate::protocol::Protocol;
 use crate::protocol::scp;
-use crate::shell::simple_words;
-use crate::tap::session::{self, Output, Target};
+use crate::shell::{self, simple_words};
+use crate::tap::session::{self, Target};
 
 /// What the original command is.
 #[derive(Debug, PartialEq, Eq)]
@@ -140,7 +140,12 @@ pub fn run(args: ForcedArgs) -> Result<i32> {
             // binary is the same code, traced.
             Some(server) => {
                 let settings = Settings::load(args.trace.flags());
-                let shown = original.as_deref().map(|o| o.to_string_lossy().into_owned());
+                // With control characters, the invocation line shows what
+                // runs instead: the sftp-server binary and its arguments.
+                let shown = original
+                    .as_deref()
+                    .and_then(|o| shell::printable(o.as_bytes()))
+                    .map(str::to_string);
                 let target = Target {
                     argv0: "sftp-server".into(),
                     program: server,
@@ -150,7 +155,7 @@ pub fn run(args: ForcedArgs) -> Result<i32> {
                     notes: vec!["internal-sftp, run as the sftp-server binary".into()],
                 };
                 forced_env();
-                let output = args.trace.output.clone().map_or(Output::LogDir, Output::File);
+                let output = super::output(args.trace.output.clone());
                 match session::run_traced(target, &settings, output)? {}
             }
             // Let the shell fail the way sshd's users would see it fail elsewhere.
@@ -187,10 +192,10 @@ fn run_through_shell(
         argv0: shell_name(shell),
         args: vec!["-c".into(), cmd.clone()],
         proto: Some(proto),
-        shown: Some(cmd.to_string_lossy().into_owned()),
+        shown: Some(shell::command_line(shell.as_os_str().as_bytes(), cmd.as_bytes())),
         notes: vec!["run through the user's shell, as sshd would have run it".into()],
     };
-    let output = args.trace.output.clone().map_or(Output::LogDir, Output::File);
+    let output = super::output(args.trace.output.clone());
     match session::run_traced(target, &settings, output)? {}
 }
 

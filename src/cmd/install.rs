@@ -23,6 +23,9 @@ use crate::paths::{all_on_path, is_executable_file, same_file, user_name};
 use crate::shell::shell_quote;
 use crate::tap::standin;
 
+// Every line printed here shows paths and values from outside: escaped.
+use crate::println_escaped as println;
+
 /// The config key install sets.
 const REAL_SCP_KEY: &str = "real_scp";
 

@@ -15,8 +15,21 @@ pub mod sftp_server;
 pub mod show;
 pub mod uninstall;
 
+use std::path::PathBuf;
+
 use crate::config::{ColorWhen, Flags, Settings};
 use crate::style::Styles;
+use crate::tap::session::Output;
+
+/// Where `-o` sends a transcript: `-` is stderr, live (design §1: for every
+/// command), any other path a file; without `-o`, the log directory.
+pub fn output(o: Option<PathBuf>) -> Output {
+    match o {
+        Some(p) if p.as_os_str() == "-" => Output::Stderr,
+        Some(p) => Output::File(p),
+        None => Output::LogDir,
+    }
+}
 
 /// The styles for a command's output on stdout (`show`, `check`): `--color`
 /// if given, else the environment and config files, else `auto`.

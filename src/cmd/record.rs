@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cli::RecordArgs;
 use crate::config::{Flags, Settings};
-use crate::escape::{escape, unescape};
+use crate::escape::{escape, escape_text, unescape};
 use crate::paths::{find_on_path, is_executable_file, is_self};
 use crate::protocol::{Protocol, scp};
 use crate::tap::child;
@@ -493,7 +493,10 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     if output != PlanOutput::Stderr {
         for (n, path) in &legs {
             match path {
-                Some(p) => report.push_str(&format!("scptrace: transcript: {}\n", p.display())),
+                Some(p) => report.push_str(&format!(
+                    "scptrace: transcript: {}\n",
+                    escape_text(&p.display().to_string())
+                )),
                 None => report.push_str(&format!("scptrace: connection {n}: no transcript\n")),
             }
         }
@@ -557,11 +560,13 @@ fn remote_command(args: &[OsString]) -> (Option<Protocol>, Option<String>) {
     };
     if ssh_subsystem(args) {
         // `… -s -- HOST sftp`: scp's (and sftp's) SFTP leg.
-        let shown = String::from_utf8_lossy(last.as_bytes()).into_owned();
+        let shown = crate::shell::shell_quote(last.as_bytes());
         let sftp = last.as_bytes() == b"sftp";
         return (sftp.then_some(Protocol::Sftp), Some(format!("subsystem {shown}")));
     }
-    let text = String::from_utf8_lossy(last.as_bytes()).into_owned();
+    // The remote user's shell runs it: shown as `sh -c …` when it holds
+    // control characters.
+    let text = crate::shell::command_line(b"sh", last.as_bytes());
     let words = crate::shell::shell_split(last.as_bytes()).unwrap_or_else(|| {
         last.as_bytes()
             .split(|b| b.is_ascii_whitespace())

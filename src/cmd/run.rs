@@ -10,7 +10,7 @@ use crate::config::Settings;
 use crate::paths;
 use crate::protocol::Protocol;
 use crate::protocol::scp;
-use crate::tap::session::{self, Output, Target};
+use crate::tap::session::{self, Target};
 
 pub fn run(a: RunArgs) -> Result<i32> {
     let settings = Settings::load(a.trace.flags());
@@ -28,7 +28,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
         shown: None,
         notes: Vec::new(),
     };
-    let output = a.trace.output.map(Output::File).unwrap_or(Output::LogDir);
+    let output = super::output(a.trace.output);
     match session::run_traced(target, &settings, output)? {}
 }
 

@@ -12,7 +12,7 @@ use anyhow::{Result, bail};
 use super::cli::SftpServerArgs;
 use crate::config::Settings;
 use crate::protocol::Protocol;
-use crate::tap::session::{self, Output, Target};
+use crate::tap::session::{self, Target};
 
 pub fn run(args: SftpServerArgs) -> Result<i32> {
     let settings = Settings::load(args.trace.flags());
@@ -39,6 +39,6 @@ pub fn run(args: SftpServerArgs) -> Result<i32> {
         shown: None,
         notes: Vec::new(),
     };
-    let output = args.trace.output.clone().map_or(Output::LogDir, Output::File);
+    let output = super::output(args.trace.output.clone());
     match session::run_traced(target, &settings, output)? {}
 }

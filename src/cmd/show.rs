@@ -16,12 +16,12 @@ use serde_json::json;
 
 use super::cli::{OnOff, ShowArgs, StreamSel};
 use crate::config::Format;
-use crate::escape::escape;
+use crate::escape::{escape, escape_text, to_json};
 use crate::protocol::scp::{Dir, Msg};
 use crate::protocol::{self, sftp};
 use crate::style::Styles;
 use crate::transcript::parse::Parsed;
-use crate::transcript::read::{ReadError, clean, display_name, is_stdin, read_transcript};
+use crate::transcript::read::{ReadError, display_name, is_stdin, read_transcript};
 use crate::transcript::redecode::{Redecoder, verdict};
 use crate::transcript::styled::render_styled;
 use crate::transcript::{Decoded, Entry, Event, Kind, Stream, jsonl};
@@ -49,7 +49,7 @@ pub fn run(args: ShowArgs) -> Result<i32> {
             if many && args.format == Format::Text && !args.violations {
                 let gap = if i > 0 { "\n" } else { "" };
                 let heading = format!("==> {} <==", display_name(path));
-                writeln!(out, "{gap}{}", styles.label.style(clean(&heading))).map_err(ReadError::Output)
+                writeln!(out, "{gap}{}", styles.label.style(escape_text(&heading))).map_err(ReadError::Output)
             } else {
                 Ok(())
             }
@@ -111,7 +111,7 @@ fn show_one(
             Format::Text => {
                 if args.violations && many {
                     let name = format!("{}: ", display_name(path));
-                    let _ = write!(line, "{}", styles.label.style(clean(&name)));
+                    let _ = write!(line, "{}", styles.label.style(escape_text(&name)));
                 }
                 render_styled(&p.event, timed, styles, &mut scratch, &mut line);
             }
@@ -147,7 +147,7 @@ fn show_violations(
             Format::Text => {
                 if many {
                     let name = format!("{}: ", display_name(path));
-                    let _ = write!(line, "{}", styles.label.style(clean(&name)));
+                    let _ = write!(line, "{}", styles.label.style(escape_text(&name)));
                 }
                 render_styled(&ev, false, styles, &mut scratch, &mut line);
             }
@@ -420,13 +420,13 @@ fn summarise(path: &Path, args: &ShowArgs, st: &Styles, out: &mut impl Write) ->
     })?;
     s.finish();
     let text = match args.format {
-        Format::Jsonl => summary_json(path, &s),
+        Format::Jsonl => summary_json(path, &s).map_err(|e| ReadError::Output(e.into()))?,
         Format::Text => summary_text(path, &s, st),
     };
     out.write_all(text.as_bytes()).map_err(ReadError::Output)
 }
 
-fn summary_json(path: &Path, s: &Summary) -> String {
+fn summary_json(path: &Path, s: &Summary) -> serde_json::Result<String> {
     let flows = s.flows();
     let duration = s.duration(path);
     let v = json!({
@@ -447,7 +447,7 @@ fn summary_json(path: &Path, s: &Summary) -> String {
         "notes": s.notes,
         "exit": s.exit,
     });
-    format!("{v}\n")
+    Ok(to_json(&v)? + "\n")
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -494,10 +494,10 @@ fn summary_text(path: &Path, s: &Summary, st: &Styles) -> String {
         o.push_str(&format!(
             "  {} {}\n",
             st.label.style(format_args!("{label:<11}")),
-            clean(value)
+            escape_text(value)
         ));
     };
-    o.push_str(&format!("{}\n", st.label.style(clean(&display_name(path)))));
+    o.push_str(&format!("{}\n", st.label.style(escape_text(&display_name(path)))));
     row(
         &mut o,
         "command",
@@ -576,7 +576,7 @@ fn summary_text(path: &Path, s: &Summary, st: &Styles) -> String {
         o.push_str(&format!(
             "  {} {}\n",
             st.label.style(format_args!("{:<11}", "violations")),
-            st.problem.style(clean(&text))
+            st.problem.style(escape_text(&text))
         ));
     }
     if !s.problems.is_empty() {

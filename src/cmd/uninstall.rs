@@ -11,6 +11,9 @@ use crate::deploy::state::{State, Step};
 use crate::deploy::{Scope, conffile, keyfile, keys, owner, write_atomic};
 use crate::escape;
 
+// Every line printed here shows paths and values from outside: escaped.
+use crate::println_escaped as println;
+
 /// What happened to one step on uninstall.
 enum Undo {
     Done(String),

@@ -79,7 +79,7 @@ use serde::ser::{SerializeMap, Serializer};
 
 use super::parse::{Parsed, is_header_key};
 use super::{Bytes, Entry, Event, EventWriter, Kind, Stream, annotate};
-use crate::escape::{escape_into, unescape};
+use crate::escape::{escape_into, json_serializer, unescape};
 
 /// Writes events as JSON Lines to any `io::Write`.
 pub struct JsonlWriter<W: Write> {
@@ -137,7 +137,9 @@ pub fn render(ev: &Event, timed: bool, scratch: &mut Vec<u8>, out: &mut Vec<u8>)
         out.extend_from_slice(b"null");
     }
     let brace = out.len();
-    let mut ser = serde_json::Serializer::new(&mut *out);
+    // Through escape::Json: DEL, C1 and bidirectional controls in free text
+    // are written as \u escapes, as serde_json writes C0.
+    let mut ser = json_serializer(&mut *out);
     let mut m = ser.serialize_map(None)?;
     let stream = match &ev.entry {
         Entry::Bytes(b) => b.stream.name(),

@@ -3,16 +3,14 @@
 //! non-empty line), streamed line by line, so a transcript recorded with
 //! `--data full` is never held in memory whole. The only I/O of its own is
 //! opening the file named (or standard input).
-//!
-//! Also [`clean`]: free text read from a transcript made safe to print.
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 use super::jsonl;
 use super::parse::{ParseError, Parsed, Parser};
+use crate::escape::escape_text;
 
 /// Why a transcript could not be read to its end.
 #[derive(Debug)]
@@ -26,14 +24,17 @@ pub enum ReadError {
 }
 
 impl ReadError {
-    /// Prints the error as `scptrace: FILE[:LINE]: reason`.
+    /// Prints the error as `scptrace: FILE[:LINE]: reason`, escaped for the
+    /// terminal (the file name and the reason, which may quote the line,
+    /// come from outside).
     pub fn report(&self, path: &Path) {
         let path = display_name(path);
-        match self {
-            ReadError::Io(e) => eprintln!("scptrace: {path}: {e}"),
-            ReadError::Parse(e) => eprintln!("scptrace: {path}:{}: {}", e.line, e.reason),
-            ReadError::Output(e) => eprintln!("scptrace: writing output: {e}"),
-        }
+        let msg = match self {
+            ReadError::Io(e) => format!("{path}: {e}"),
+            ReadError::Parse(e) => format!("{path}:{}: {}", e.line, e.reason),
+            ReadError::Output(e) => format!("writing output: {e}"),
+        };
+        eprintln!("scptrace: {}", escape_text(&msg));
     }
 }
 
@@ -159,40 +160,9 @@ impl<R: Read> Reader<R> {
     }
 }
 
-/// Free text from a transcript (notes, problems, headers, the invocation) with
-/// every terminal control character spelled out, so that no byte from a
-/// transcript can drive the terminal. scptrace never writes such characters
-/// there; a hand-made or damaged file might. TAB is left alone.
-pub fn clean(text: &str) -> Cow<'_, str> {
-    let bad = |c: char| (c.is_control() && c != '\t') || c == '\u{2028}' || c == '\u{2029}';
-    if !text.chars().any(bad) {
-        return Cow::Borrowed(text);
-    }
-    let mut s = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if bad(c) {
-            let v = c as u32;
-            if v < 0x80 {
-                s.push_str(&format!("\\x{v:02x}"));
-            } else {
-                s.push_str(&format!("\\u{{{v:x}}}"));
-            }
-        } else {
-            s.push(c);
-        }
-    }
-    Cow::Owned(s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn clean_spells_out_controls() {
-        assert_eq!(clean("a\x1bb\tc\u{85}"), "a\\x1bb\tc\\u{85}");
-        assert!(matches!(clean("plain text"), Cow::Borrowed(_)));
-    }
 
     #[test]
     fn the_reader_numbers_lines_and_bounds_them() {

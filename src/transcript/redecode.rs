@@ -102,9 +102,18 @@ pub fn protocol_of(text: &str) -> Option<Protocol> {
 }
 
 /// The scp server options in an invocation line: the words after the first
-/// one named `scp`.
+/// one named `scp`; in `SHELL -c LINE` (how `forced` and `record` show a
+/// command line that holds control characters, `shell::command_line`), those
+/// of LINE.
 fn scp_options(text: &str) -> Option<scp::Options> {
     let words = shell_split(text.as_bytes())?;
+    scp_args(&words).or_else(|| match words.as_slice() {
+        [_, c, line] if c == b"-c" => scp_args(&shell_split(line)?),
+        _ => None,
+    })
+}
+
+fn scp_args(words: &[Vec<u8>]) -> Option<scp::Options> {
     let at = words
         .iter()
         .position(|w| Path::new(OsStr::from_bytes(w)).file_name() == Some("scp".as_ref()))?;
@@ -259,6 +268,8 @@ mod tests {
         assert_eq!(o.role, scp::Role::Source);
         assert!(scp_options("/usr/bin/cat").is_none());
         assert!(scp_options("/usr/bin/scp a host:b").is_none());
+        let o = scp_options("/bin/sh -c $'scp -r -t /x\\x1b[2J'").unwrap();
+        assert_eq!((o.role, o.recursive), (scp::Role::Sink, true));
     }
 
     const CLEAN: &str = ">>> New command invocation: /usr/bin/scp -t /tmp\n\

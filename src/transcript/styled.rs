@@ -9,7 +9,6 @@ use std::io::Write;
 
 use owo_colors::Style;
 
-use super::read::clean;
 use super::text::{Paint, Part, render_with};
 use super::{Event, EventWriter, Stream};
 use crate::escape::escape_into;
@@ -17,10 +16,9 @@ use crate::style::Styles;
 
 /// Renders one event as a text line (newline included) with `styles`,
 /// appending it to `line`. This is [`text`](super::text)'s renderer with
-/// the parts styled, and free text made safe for a terminal ([`clean`]):
-/// with [`Styles::plain`] the line is byte for byte what
-/// [`render`](super::text::render) writes, for lines without control
-/// characters in their free text.
+/// the parts styled (free text is escaped there, for both): with
+/// [`Styles::plain`] the line is byte for byte what
+/// [`render`](super::text::render) writes.
 pub fn render_styled(ev: &Event, timed: bool, st: &Styles, scratch: &mut Vec<u8>, line: &mut Vec<u8>) {
     render_with(ev, timed, &mut Painted { st, scratch }, line);
 }
@@ -61,9 +59,9 @@ impl Paint for Painted<'_> {
             return;
         };
         let _ = if prefix.is_empty() {
-            write!(line, "{}", style.style(clean(text)))
+            write!(line, "{}", style.style(text))
         } else {
-            write!(line, "{}", style.style(format_args!("{prefix}{}", clean(text))))
+            write!(line, "{}", style.style(format_args!("{prefix}{text}")))
         };
     }
 

@@ -1,11 +1,18 @@
 //! The text transcript form (design §3): one event per line, and the one
 //! renderer of a text line, which `styled.rs` paints for a terminal.
+//!
+//! No line it writes holds a control character but the TAB before an
+//! annotation and the newline at its end: bytes are escaped
+//! ([`escape_into`]), and so is free text ([`escape_text`]: a note, a
+//! problem, the invocation, a header value, an annotation read back), so
+//! neither a transcript nor a terminal showing one gets a raw control from
+//! outside (docs/security.md).
 
 use std::fmt;
 use std::io::{self, Write};
 
 use super::{Entry, Event, EventWriter, Stream, annotate};
-use crate::escape::escape_into;
+use crate::escape::{escape_into, escape_text};
 
 /// Writes events as text lines to any `io::Write`.
 pub struct TextWriter<W: Write> {
@@ -62,8 +69,8 @@ pub(super) enum Part {
 /// form), or styled for a terminal (`styled.rs`). The layout of every line
 /// is [`render_with`]'s alone.
 pub(super) trait Paint {
-    /// Appends `prefix` and then `text` as one `part`; `text` is free text
-    /// from the transcript (see [`Paint::free`]), `prefix` is scptrace's own.
+    /// Appends `prefix` and then `text` as one `part`; `text` is free text,
+    /// already escaped by [`render_with`], `prefix` is scptrace's own.
     fn span(&mut self, part: Part, prefix: &str, text: &str, line: &mut Vec<u8>);
     /// Appends formatted `text` as one `part`.
     fn part(&mut self, part: Part, text: fmt::Arguments<'_>, line: &mut Vec<u8>);
@@ -92,6 +99,11 @@ impl Paint for Plain {
     }
 }
 
+/// Free text as one part, every terminal control in it spelled out.
+fn free(p: &mut impl Paint, part: Part, prefix: &str, text: &str, line: &mut Vec<u8>) {
+    p.span(part, prefix, &escape_text(text), line);
+}
+
 /// Renders one event as a text line, newline included, appending it to
 /// `line` part by part through `p`: the one text renderer.
 pub(super) fn render_with(ev: &Event, timestamps: bool, p: &mut impl Paint, line: &mut Vec<u8>) {
@@ -102,10 +114,14 @@ pub(super) fn render_with(ev: &Event, timestamps: bool, p: &mut impl Paint, line
         p.span(Part::Gap, " ", "", line);
     }
     match &ev.entry {
-        Entry::Header { key, value } => p.part(Part::Header, format_args!("# {key}: {value}"), line),
+        Entry::Header { key, value } => p.part(
+            Part::Header,
+            format_args!("# {}: {}", escape_text(key), escape_text(value)),
+            line,
+        ),
         Entry::Invocation(argv) => {
             p.span(Part::Meta, ">>> New command invocation: ", "", line);
-            p.span(Part::Label, "", argv, line);
+            free(p, Part::Label, "", argv, line);
         }
         Entry::Bytes(b) => {
             let tag = match b.stream {
@@ -118,22 +134,22 @@ pub(super) fn render_with(ev: &Event, timestamps: bool, p: &mut impl Paint, line
             p.bytes(&b.bytes, line);
             if let Some(note) = annotate::note_text(b) {
                 p.span(Part::Gap, "\t", "", line);
-                p.span(Part::Note, "# ", &note, line);
+                free(p, Part::Note, "# ", &note, line);
             }
         }
         Entry::Closed(s) => p.part(Part::Meta, format_args!(">>> {} closed", s.name()), line),
         Entry::Violation(f) => {
             p.span(Part::Problem, "!! ", "", line);
             p.span(Part::Violation, "", f.name(), line);
-            p.span(Part::Problem, ": ", &annotate::violation_text(f), line);
+            free(p, Part::Problem, ": ", &annotate::violation_text(f), line);
         }
         Entry::StoredViolation { name, text } => {
             p.span(Part::Problem, "!! ", "", line);
-            p.span(Part::Violation, "", name, line);
-            p.span(Part::Problem, ": ", text, line);
+            free(p, Part::Violation, "", name, line);
+            free(p, Part::Problem, ": ", text, line);
         }
-        Entry::Problem(text) => p.span(Part::Problem, "!! ", text, line),
-        Entry::Note(text) => p.span(Part::Meta, ">>> ", text, line),
+        Entry::Problem(text) => free(p, Part::Problem, "!! ", text, line),
+        Entry::Note(text) => free(p, Part::Meta, ">>> ", text, line),
         Entry::Exit(code) => {
             let part = if *code == 0 { Part::ExitOk } else { Part::ExitBad };
             p.part(part, format_args!("#: {code}"), line);
