@@ -24,7 +24,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::util::{
-    Dialog, REAL_SCP, Sandbox, Transcript, bin, files_in, kill_group, reader, tail, wait_for_child,
+    Dialog, REAL_SCP, Sandbox, Transcript, assert_no_raw_controls, bin, files_in, kill_group, reader, tail,
+    wait_for_child,
 };
 use scptrace::transcript::Entry;
 
@@ -1343,37 +1344,6 @@ fn hostile_size_2_pow_64_minus_1() {
         tail(&t.text)
     );
     assert!(t.problems().iter().any(|p| p.starts_with("data-short")));
-}
-
-/// Fails if `out` holds a raw control byte: C0 other than `\n` and `\t`,
-/// DEL, invalid UTF-8, or a C1 control (U+0080–U+009F); with `sgr`, ESC is
-/// allowed only to start a colour sequence `ESC [ digits;… m`.
-fn assert_no_raw_controls(out: &[u8], sgr: bool, what: &str) {
-    let text = std::str::from_utf8(out).unwrap_or_else(|e| panic!("{what}: not UTF-8: {e}"));
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if c == '\x1b' && sgr {
-            let rest = &text[i + 1..];
-            let end = rest
-                .find('m')
-                .unwrap_or_else(|| panic!("{what}: bare ESC at {i}"));
-            let body = &rest[..end];
-            assert!(
-                body.starts_with('[') && body[1..].bytes().all(|b| b.is_ascii_digit() || b == b';'),
-                "{what}: ESC sequence {body:?} is not a colour"
-            );
-            for _ in 0..=end {
-                chars.next();
-            }
-            continue;
-        }
-        let bad = (c < ' ' && c != '\n' && c != '\t') || c == '\x7f' || ('\u{80}'..='\u{9f}').contains(&c);
-        assert!(
-            !bad,
-            "{what}: raw control {c:?} at byte {i}: {:?}",
-            &text[i.saturating_sub(40)..(i + 40).min(text.len())]
-        );
-    }
 }
 
 fn show(args: &[&str], files: &[&Path]) -> std::process::Output {

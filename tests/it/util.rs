@@ -890,3 +890,64 @@ pub fn snapshot_of(root: &Path, sub: &str) -> BTreeMap<PathBuf, Node> {
 pub fn killed_by(st: &ExitStatus, sig: i32) -> bool {
     st.signal() == Some(sig)
 }
+
+// ---------------------------------------------------------------- control characters
+
+/// Whether `c` must never come out raw (docs/security.md): C0 (TAB and LF
+/// included), DEL, C1, the bidirectional controls and U+2028/U+2029. The
+/// test's own copy of the rule, not the library's.
+pub fn is_control(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}'
+        )
+}
+
+/// Fails if `out` holds a raw control character (see [`is_control`]) or is
+/// not UTF-8. Allowed: the newline that ends a line; one TAB per line where
+/// an annotation starts (`# ` follows, after colour); and with `sgr` an ESC
+/// that starts a colour sequence `ESC [ digits;… m`.
+pub fn assert_no_raw_controls(out: &[u8], sgr: bool, what: &str) {
+    let text = std::str::from_utf8(out).unwrap_or_else(|e| panic!("{what}: not UTF-8: {e}"));
+    // The length of the colour sequence starting at `at`, if one does.
+    let sgr_len = |at: &str| {
+        let body = at.strip_prefix("\x1b[")?;
+        let end = body.find(|c: char| !(c.is_ascii_digit() || c == ';'))?;
+        (body[end..].starts_with('m')).then_some(2 + end + 1)
+    };
+    for (no, line) in text.split('\n').enumerate() {
+        let mut tabs = 0;
+        let mut i = 0;
+        while let Some(c) = line[i..].chars().next() {
+            let rest = &line[i..];
+            if c == '\x1b' && sgr {
+                let n = sgr_len(rest).unwrap_or_else(|| {
+                    panic!("{what}: line {}: an ESC that starts no colour: {rest:?}", no + 1)
+                });
+                i += n;
+                continue;
+            }
+            if c == '\t' {
+                tabs += 1;
+                let mut after = &rest[1..];
+                while sgr && let Some(n) = sgr_len(after) {
+                    after = &after[n..];
+                }
+                assert!(
+                    tabs == 1 && after.starts_with("# "),
+                    "{what}: line {}: a TAB that starts no annotation: {line:?}",
+                    no + 1
+                );
+            } else {
+                assert!(
+                    !is_control(c),
+                    "{what}: line {}: raw U+{:04X} at column {i}: {line:?}",
+                    no + 1,
+                    c as u32
+                );
+            }
+            i += c.len_utf8();
+        }
+    }
+}
