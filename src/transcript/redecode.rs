@@ -85,12 +85,21 @@ fn dir(s: Stream) -> Dir {
 
 /// The protocol of the session an invocation line runs: an SFTP server
 /// (`…/sftp-server`, `internal-sftp`, or `record`'s `subsystem sftp` leg), or
-/// a legacy scp server.
+/// a legacy scp server. In `SHELL -c LINE` (how `forced` and `record` show a
+/// command line that holds control characters, `shell::command_line`), the
+/// session LINE runs.
 pub fn protocol_of(text: &str) -> Option<Protocol> {
     if text == "subsystem sftp" {
         return Some(Protocol::Sftp);
     }
     let words = shell_split(text.as_bytes())?;
+    protocol_of_words(&words).or_else(|| match words.as_slice() {
+        [_, c, line] if c == b"-c" => protocol_of_words(&shell_split(line)?),
+        _ => None,
+    })
+}
+
+fn protocol_of_words(words: &[Vec<u8>]) -> Option<Protocol> {
     let sftp = words.iter().any(|w| {
         let name = Path::new(OsStr::from_bytes(w)).file_name();
         name == Some("sftp-server".as_ref()) || w == b"internal-sftp"
@@ -98,21 +107,11 @@ pub fn protocol_of(text: &str) -> Option<Protocol> {
     if sftp {
         return Some(Protocol::Sftp);
     }
-    scp_options(text).map(Protocol::Scp)
+    scp_args(words).map(Protocol::Scp)
 }
 
-/// The scp server options in an invocation line: the words after the first
-/// one named `scp`; in `SHELL -c LINE` (how `forced` and `record` show a
-/// command line that holds control characters, `shell::command_line`), those
-/// of LINE.
-fn scp_options(text: &str) -> Option<scp::Options> {
-    let words = shell_split(text.as_bytes())?;
-    scp_args(&words).or_else(|| match words.as_slice() {
-        [_, c, line] if c == b"-c" => scp_args(&shell_split(line)?),
-        _ => None,
-    })
-}
-
+/// The scp server options in a command's words: the words after the first
+/// one named `scp`.
 fn scp_args(words: &[Vec<u8>]) -> Option<scp::Options> {
     let at = words
         .iter()
@@ -262,6 +261,10 @@ mod tests {
 
     #[test]
     fn invocation_options() {
+        let scp_options = |text: &str| match protocol_of(text) {
+            Some(Protocol::Scp(o)) => Some(o),
+            _ => None,
+        };
         let o = scp_options("/usr/bin/scp -r -p -t dst").unwrap();
         assert_eq!((o.role, o.recursive, o.preserve), (scp::Role::Sink, true, true));
         let o = scp_options("ssh -x host scp -f '/tmp/a b'").unwrap();
@@ -270,6 +273,10 @@ mod tests {
         assert!(scp_options("/usr/bin/scp a host:b").is_none());
         let o = scp_options("/bin/sh -c $'scp -r -t /x\\x1b[2J'").unwrap();
         assert_eq!((o.role, o.recursive), (scp::Role::Sink, true));
+        assert_eq!(
+            protocol_of("/bin/sh -c $'/usr/lib/openssh/sftp-server -d /x\\x1b'"),
+            Some(Protocol::Sftp)
+        );
     }
 
     const CLEAN: &str = ">>> New command invocation: /usr/bin/scp -t /tmp\n\

@@ -338,6 +338,46 @@ fn forced_and_the_standin_write_an_exact_invocation_line_without_controls() {
     assert_clean(&f, false, "check of forced's transcript");
     let out = String::from_utf8_lossy(&f.stdout);
     assert!(!out.contains("not decoded"), "{line}: {out}");
+
+    // The SFTP servers forced traces, and `scptrace sftp-server`: the
+    // start directory named with every control.
+    const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
+    if !Path::new(SFTP_SERVER).exists() {
+        eprintln!("skipped the SFTP cases: no {SFTP_SERVER}");
+        return;
+    }
+    let subsystem = format!("{SFTP_SERVER} -d '{}'", dst.display());
+    let internal = format!("internal-sftp -d '{}'", dst.display());
+    let d = dst.as_os_str().as_bytes();
+    let cases: Vec<(&str, Option<&str>, Vec<&[u8]>)> = vec![
+        (
+            "forced, a Subsystem command",
+            Some(&subsystem),
+            vec![b"/bin/sh", b"-c", subsystem.as_bytes()],
+        ),
+        (
+            "forced, internal-sftp",
+            Some(&internal),
+            vec![SFTP_SERVER.as_bytes(), b"-d", d],
+        ),
+        ("sftp-server", None, vec![SFTP_SERVER.as_bytes(), b"-d", d]),
+    ];
+    for (what, original, argv) in cases {
+        fs::remove_dir_all(sb.logs()).unwrap();
+        let mut c = sb.command(bin());
+        match original {
+            Some(cmd) => c.arg("forced").env("SSH_ORIGINAL_COMMAND", cmd),
+            None => c.args(["sftp-server", "--", SFTP_SERVER, "-d"]).arg(&dst),
+        };
+        c.env("SHELL", "/bin/sh").env("SCPTRACE_LOG_DIR", sb.logs());
+        let f = run(&mut c, Input::Null, DEADLINE);
+        assert_no_raw_controls(&f.stderr, false, &format!("{what} (stderr)"));
+        invocation_of(&sb.logs(), &argv, what);
+        let log = files_in(&sb.logs()).remove(0);
+        let f = scptrace(&sb, &["check".as_ref(), log.as_os_str()]);
+        let out = String::from_utf8_lossy(&f.stdout);
+        assert!(!out.contains("not decoded"), "{what}: {out}");
+    }
 }
 
 /// Issue 10: what the tap writes live on stderr (`run`/`record` `-o -`),
