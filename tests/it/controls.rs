@@ -307,19 +307,30 @@ fn invocation_of(dir: &Path, argv: &[&[u8]], what: &str) -> String {
 fn forced_and_the_standin_write_an_exact_invocation_line_without_controls() {
     let sb = Sandbox::new();
     let n = name_chars();
-    // The stand-in, with a target directory named with every control.
+    // The stand-in, with a target directory named with every control, and
+    // one with only C1 and bidirectional controls (UTF-8 that main quoted
+    // raw in '…').
     let dst = path_with(sb.path(), "d", &n, "");
-    fs::create_dir(&dst).unwrap();
-    let mut c = sb.command(sb.standin());
-    c.arg("-t").arg(&dst).env("SCPTRACE_LOG_DIR", sb.logs());
-    let f = run(&mut c, Input::Null, DEADLINE);
-    // stdout is scp's, relayed (its ack): only stderr is ours.
-    assert_no_raw_controls(&f.stderr, false, "stand-in (stderr)");
-    invocation_of(
-        &sb.logs(),
-        &[REAL_SCP.as_bytes(), b"-t", dst.as_os_str().as_bytes()],
-        "stand-in",
+    let c1_bidi = path_with(
+        sb.path(),
+        "c1\u{9b}31m\u{85}",
+        "-bidi\u{202e}\u{2066}",
+        "-sep\u{2028}",
     );
+    for dir in [&c1_bidi, &dst] {
+        fs::create_dir(dir).unwrap();
+        let _ = fs::remove_dir_all(sb.logs());
+        let mut c = sb.command(sb.standin());
+        c.arg("-t").arg(dir).env("SCPTRACE_LOG_DIR", sb.logs());
+        let f = run(&mut c, Input::Null, DEADLINE);
+        // stdout is scp's, relayed (its ack): only stderr is ours.
+        assert_no_raw_controls(&f.stderr, false, "stand-in (stderr)");
+        invocation_of(
+            &sb.logs(),
+            &[REAL_SCP.as_bytes(), b"-t", dir.as_os_str().as_bytes()],
+            "stand-in",
+        );
+    }
 
     // forced: the same target in the original command, single-quoted.
     fs::remove_dir_all(sb.logs()).unwrap();
