@@ -43,6 +43,10 @@
 //! Readers must ignore `msg` types and fields they do not know; the order of
 //! keys inside `msg` is not significant.
 //!
+//! No string holds a raw control character: C0 is written with JSON's
+//! escapes, and DEL, C1, the bidirectional controls and U+2028/U+2029 as
+//! `\uXXXX` too (`escape::Json`); the value read back is the text as it was.
+//!
 //! ## Other events
 //!
 //! | `kind` | extra fields | text form |

@@ -225,7 +225,7 @@ fn parse_entry(rest: &[u8], timestamped: bool, at: usize) -> Result<Entry, Strin
             let shown: String = String::from_utf8_lossy(&rest[..rest.len().min(20)]).into();
             Err(format!(
                 "unknown line `{}`: expected `I:`, `O:`, `E:`, `>>>`, `!!`, `#:` or a `# ` header",
-                shown.escape_debug()
+                crate::escape::escape_text(&shown)
             ))
         }
     }
