@@ -360,7 +360,9 @@ fn forced_and_the_standin_write_an_exact_invocation_line_without_controls() {
     let subsystem = format!("{SFTP_SERVER} -d '{}'", dst.display());
     let internal = format!("internal-sftp -d '{}'", dst.display());
     let d = dst.as_os_str().as_bytes();
-    let cases: Vec<(&str, Option<&str>, Vec<&[u8]>)> = vec![
+    // (what, forced's SSH_ORIGINAL_COMMAND or sftp-server, the argv shown)
+    type Case<'a> = (&'a str, Option<&'a str>, Vec<&'a [u8]>);
+    let cases: Vec<Case> = vec![
         (
             "forced, a Subsystem command",
             Some(&subsystem),
