@@ -281,7 +281,9 @@ fn bash_words(line: &str) -> Vec<Vec<u8>> {
 
 /// The invocation line of the one transcript in `dir`, checked: the file
 /// holds no raw control, and the line's words are `argv`, for our lexer and
-/// for bash.
+/// for bash. An empty first word stands for the `program` header (forced's
+/// shell: `$SHELL` is not trusted in an ssh session, so it is the user's
+/// passwd shell).
 fn invocation_of(dir: &Path, argv: &[&[u8]], what: &str) -> String {
     let logs = files_in(dir);
     assert_eq!(logs.len(), 1, "{what}: {logs:?}");
@@ -293,7 +295,13 @@ fn invocation_of(dir: &Path, argv: &[&[u8]], what: &str) -> String {
         .find_map(|l| l.strip_prefix(">>> New command invocation: "))
         .unwrap_or_else(|| panic!("{what}: no invocation line:\n{text}"))
         .to_string();
-    let want: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
+    let mut want: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
+    if want[0].is_empty() {
+        let program = text.lines().find_map(|l| l.strip_prefix("# program: "));
+        want[0] = program
+            .unwrap_or_else(|| panic!("{what}: no program header"))
+            .into();
+    }
     assert_eq!(shell_split(line.as_bytes()).unwrap(), want, "{what}: {line}");
     assert_eq!(bash_words(&line), want, "{what}: bash reads {line}");
     line
@@ -338,11 +346,10 @@ fn forced_and_the_standin_write_an_exact_invocation_line_without_controls() {
     let mut c = sb.command(bin());
     c.arg("forced")
         .env("SSH_ORIGINAL_COMMAND", &cmd)
-        .env("SHELL", "/bin/sh")
         .env("SCPTRACE_LOG_DIR", sb.logs());
     let f = run(&mut c, Input::Null, DEADLINE);
     assert_no_raw_controls(&f.stderr, false, "forced (stderr)");
-    let line = invocation_of(&sb.logs(), &[b"/bin/sh", b"-c", cmd.as_bytes()], "forced");
+    let line = invocation_of(&sb.logs(), &[b"", b"-c", cmd.as_bytes()], "forced");
     // check still reads it as the scp server session it is.
     let log = files_in(&sb.logs()).remove(0);
     let f = scptrace(&sb, &["check".as_ref(), log.as_os_str()]);
@@ -366,7 +373,7 @@ fn forced_and_the_standin_write_an_exact_invocation_line_without_controls() {
         (
             "forced, a Subsystem command",
             Some(&subsystem),
-            vec![b"/bin/sh", b"-c", subsystem.as_bytes()],
+            vec![b"", b"-c", subsystem.as_bytes()],
         ),
         (
             "forced, internal-sftp",
@@ -382,7 +389,7 @@ fn forced_and_the_standin_write_an_exact_invocation_line_without_controls() {
             Some(cmd) => c.arg("forced").env("SSH_ORIGINAL_COMMAND", cmd),
             None => c.args(["sftp-server", "--", SFTP_SERVER, "-d"]).arg(&dst),
         };
-        c.env("SHELL", "/bin/sh").env("SCPTRACE_LOG_DIR", sb.logs());
+        c.env("SCPTRACE_LOG_DIR", sb.logs());
         let f = run(&mut c, Input::Null, DEADLINE);
         assert_no_raw_controls(&f.stderr, false, &format!("{what} (stderr)"));
         invocation_of(&sb.logs(), &argv, what);
