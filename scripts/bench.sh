@@ -29,8 +29,13 @@
 #           counted, not shown)
 #   upfullnocap  the same with SCPTRACE_MAX_LOG_BYTES=0: every byte escaped
 #           into the transcript (about 2.9 bytes per random byte)
+#   sup, sdown, ssmall  up, down and small again in scp's SFTP mode (no -O):
+#           the client's `-s sftp` request runs the real sftp-server, plain, or
+#           through `scptrace sftp-server` (sshd's Subsystem wrapper), or with
+#           the cat relay in the middle. Compare their traced/plain ratios with
+#           the legacy cases' in the same run (issue 12: within 1.1x of them).
 # BENCH_PAIRS pairs per case (default 5) after BENCH_WARMUP untimed ones
-# (default 1); BENCH_CASES picks cases (default: all five, in the order above);
+# (default 1); BENCH_CASES picks cases (default: all eight, in the order above);
 # BENCH_CAT=0 leaves the cat relay out.
 #
 # Every run is checked: the client's exit status, the destination compared
@@ -48,7 +53,7 @@ pairs=${BENCH_PAIRS:-5}
 warmup=${BENCH_WARMUP:-1}
 big_mb=${BENCH_BIG_MB:-1024}
 small_n=${BENCH_SMALL_N:-5000}
-cases=${BENCH_CASES:-up down small upfull upfullnocap}
+cases=${BENCH_CASES:-up down small upfull upfullnocap sup sdown ssmall}
 with_cat=${BENCH_CAT:-1}
 
 say() { printf 'bench: %s\n' "$*"; }
@@ -57,8 +62,12 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 [ -x "$bin" ] || die "no scptrace binary at $bin (run: cargo build --release)"
 [ -x /usr/bin/scp ] || die "no /usr/bin/scp (openssh-client)"
 [ -x "$local_ssh" ] || die "missing $local_ssh"
+sftp_server=/usr/lib/openssh/sftp-server
+case " $cases " in *" sup "* | *" sdown "* | *" ssmall "*)
+    [ -x "$sftp_server" ] || die "no $sftp_server (openssh-sftp-server) for the SFTP cases" ;;
+esac
 for c in $cases; do
-    case $c in up | down | small | upfull | upfullnocap) ;; *) die "unknown case '$c' in BENCH_CASES" ;; esac
+    case $c in up | down | small | upfull | upfullnocap | sup | sdown | ssmall) ;; *) die "unknown case '$c' in BENCH_CASES" ;; esac
 done
 
 # --- a tmpfs work directory ----------------------------------------------------
@@ -114,6 +123,12 @@ write_wrapper() { # DIR PROGRAM
 }
 write_wrapper wrap/plain /usr/bin/scp
 write_wrapper wrap/traced "$work/wrap/standin/scp"
+# SFTP mode: local-ssh runs LOCAL_SSH_SFTP_SERVER for the `-s sftp` request;
+# the same time wrapper around the real sftp-server, or around scptrace's
+# Subsystem wrapper (which then runs that real sftp-server).
+mkdir -p wrap/sftp-plain wrap/sftp-traced
+write_wrapper wrap/sftp-plain "$sftp_server"
+write_wrapper wrap/sftp-traced "$work/bin/scptrace sftp-server -- $sftp_server"
 # The cat relay: the same local ssh, with cat copying each direction. Like
 # scptrace it must not wait for EOF on its stdin once the remote side is done
 # (in a download the client closes only after the "ssh" exits): the input cat
@@ -140,10 +155,10 @@ unset SCPTRACE_DATA SCPTRACE_MAX_LOG_BYTES
 # --- test data ------------------------------------------------------------------
 
 gen_data() {
-    case " $cases " in *" up "* | *" down "* | *" upfull"*)
+    case " $cases " in *" up "* | *" down "* | *" upfull"* | *" sup "* | *" sdown "*)
         head -c "$((big_mb * 1024 * 1024))" /dev/urandom >data/big ;;
     esac
-    case " $cases " in *" small "*)
+    case " $cases " in *" small "* | *" ssmall "*)
         mkdir -p data/small
         # 1 KiB of random bytes each, distinct per file, in one pass.
         head -c "$((small_n * 1024))" /dev/urandom |
@@ -157,13 +172,14 @@ gen_data() {
 fail=0
 # run_one CASE MODE -> sets $secs, $rss (KiB or "-"), $logsize (bytes or "-")
 run_one() {
-    local case=$1 mode=$2 ssh=$local_ssh path rc=0 t0 t1
+    local case=$1 mode=$2 ssh=$local_ssh path rc=0 t0 t1 legacy=-O sftp=$sftp_server
     local -a env=() args=()
     case $mode in
-        plain) path=$work/wrap/plain:/usr/bin:/bin ;;
-        traced) path=$work/wrap/traced:/usr/bin:/bin ;;
+        plain) path=$work/wrap/plain:/usr/bin:/bin; sftp=$work/wrap/sftp-plain/scp ;;
+        traced) path=$work/wrap/traced:/usr/bin:/bin; sftp=$work/wrap/sftp-traced/scp ;;
         cat) path=/usr/bin:/bin; ssh=$work/wrap/cat-ssh ;;
     esac
+    case $case in sup | sdown | ssmall) legacy= ;; esac
     if [ "$mode" = traced ]; then
         case $case in
             upfull) env=(SCPTRACE_DATA=full) ;;
@@ -171,14 +187,15 @@ run_one() {
         esac
     fi
     case $case in
-        up | upfull | upfullnocap) args=(data/big "localhost:$work/dst/big") ;;
-        down) args=("localhost:$work/data/big" dst/big) ;;
-        small) args=(-r data/small "localhost:$work/dst/") ;;
+        up | upfull | upfullnocap | sup) args=(data/big "localhost:$work/dst/big") ;;
+        down | sdown) args=("localhost:$work/data/big" dst/big) ;;
+        small | ssmall) args=(-r data/small "localhost:$work/dst/") ;;
     esac
     rm -rf dst logs rss && mkdir dst logs rss
     t0=$EPOCHREALTIME
     env "${env[@]}" BENCH_RSS_FILE="$work/rss/time.txt" LOCAL_SSH_PATH="$path" \
-        scp -O -q -S "$ssh" "${args[@]}" </dev/null >"$work/client.out" 2>&1 || rc=$?
+        LOCAL_SSH_SFTP_SERVER="$sftp" \
+        scp $legacy -q -S "$ssh" "${args[@]}" </dev/null >"$work/client.out" 2>&1 || rc=$?
     t1=$EPOCHREALTIME
     secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", b - a}')
     if [ "$rc" != 0 ]; then
@@ -187,8 +204,8 @@ run_one() {
     fi
     local same=1
     case $case in
-        up | upfull | upfullnocap | down) cmp -s data/big dst/big || same=0 ;;
-        small) diff -r -q data/small dst/small >/dev/null 2>&1 || same=0 ;;
+        up | upfull | upfullnocap | down | sup | sdown) cmp -s data/big dst/big || same=0 ;;
+        small | ssmall) diff -r -q data/small dst/small >/dev/null 2>&1 || same=0 ;;
     esac
     if [ "$same" = 0 ]; then
         say "FAIL: $case/$mode: destination differs from the source"
@@ -200,11 +217,12 @@ run_one() {
     fi
     logsize=-
     if [ "$mode" = traced ]; then
-        local logs=(logs/*)
+        local logs=(logs/*) want='/usr/bin/scp '
+        case $case in sup | sdown | ssmall) want=$sftp_server ;; esac
         if [ "${#logs[@]}" != 1 ] || [ ! -f "${logs[0]}" ]; then
             say "FAIL: $case/traced: expected one transcript in the log dir, found: ${logs[*]}"
             fail=1
-        elif ! grep -q '^>>> New command invocation: /usr/bin/scp ' "${logs[0]}" ||
+        elif ! grep -q "^>>> New command invocation: $want" "${logs[0]}" ||
             [ "$(tail -n 1 "${logs[0]}")" != '#: 0' ]; then
             say "FAIL: $case/traced: transcript ${logs[0]##*/} is not a complete trace of scp"
             fail=1
@@ -286,6 +304,9 @@ desc() {
         small) echo "upload -r ${small_n} x 1 KiB" ;;
         upfull) echo "upload ${big_mb} MiB, data=full" ;;
         upfullnocap) echo "  the same, no transcript cap" ;;
+        sup) echo "SFTP upload ${big_mb} MiB" ;;
+        sdown) echo "SFTP download ${big_mb} MiB" ;;
+        ssmall) echo "SFTP upload -r ${small_n} x 1 KiB" ;;
     esac
 }
 echo
