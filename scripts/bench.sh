@@ -211,9 +211,13 @@ run_one() {
         say "FAIL: $case/$mode: destination differs from the source"
         fail=1
     fi
-    rss=-
+    rss=- cpu=-
     if [ "$mode" != cat ] && [ -s rss/time.txt ]; then
         rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' rss/time.txt)
+        # user + system seconds of the remote side (the stand-in and the scp
+        # it reaped, or the plain scp): what the tap costs in CPU, which
+        # other load on the machine changes far less than wall time.
+        cpu=$(awk -F': ' '/User time \(seconds\)|System time \(seconds\)/ {s += $2} END {printf "%.3f", s}' rss/time.txt)
     fi
     logsize=-
     if [ "$mode" = traced ]; then
@@ -267,12 +271,14 @@ for case in $cases; do
         n=${#modes[@]}
         k=$(((p % n + n) % n))
         order=("${modes[@]:k}" "${modes[@]:0:k}")
-        declare -A t=()
+        declare -A t=() c=()
         for mode in "${order[@]}"; do
             run_one "$case" "$mode"
             t[$mode]=$secs
+            c[$mode]=$cpu
             if ((p >= 1)); then
                 R[$case,$mode,secs]+="$secs "
+                [ "$cpu" != - ] && R[$case,$mode,cpu]+="$cpu "
                 [ "$rss" != - ] && R[$case,$mode,rss]+="$rss "
                 [ "$logsize" != - ] && R[$case,$mode,log]+="$logsize "
             fi
@@ -284,6 +290,11 @@ for case in $cases; do
             r=$(awk -v a="${t[traced]}" -v b="${t[plain]}" 'BEGIN {printf "%.3f", a / b}')
             R[$case,traced,ratio]+="$r "
             line+="  traced/plain $r"
+            if [ "${c[traced]:--}" != - ] && [ "${c[plain]:--}" != - ]; then
+                r=$(awk -v a="${c[traced]}" -v b="${c[plain]}" 'BEGIN {printf "%.3f", (b > 0) ? (a / b) : 0}')
+                R[$case,traced,cpuratio]+="$r "
+                line+=" (cpu ${c[traced]}/${c[plain]}s)"
+            fi
             if [ "$with_cat" = 1 ]; then
                 r=$(awk -v a="${t[cat]}" -v b="${t[plain]}" 'BEGIN {printf "%.3f", a / b}')
                 R[$case,cat,ratio]+="$r "
@@ -313,16 +324,18 @@ echo
 echo "scptrace bench  commit $commit  $(date -u +%Y-%m-%d)  $(nproc) cpus  $(uname -r)  $(ssh -V 2>&1 | cut -d, -f1)  ${pairs} pairs"
 printf '%-30s %8s %8s %-17s' case "plain s" "traced s" "traced/plain"
 [ "$with_cat" = 1 ] && printf ' %7s %-17s' "cat s" "cat/plain"
-printf ' %8s %8s %10s\n' "RSS KiB" "scp KiB" "transcript"
+printf ' %-17s %8s %8s %10s\n' "cpu traced/plain" "RSS KiB" "scp KiB" "transcript"
 for case in $cases; do
     printf '%-30s %8s %8s %-17s' "$(desc "$case")" "$(col "$case,plain,secs" median | secs3)" \
         "$(col "$case,traced,secs" median | secs3)" "$(col "$case,traced,ratio" ratio)"
     [ "$with_cat" = 1 ] && printf ' %7s %-17s' "$(col "$case,cat,secs" median | secs3)" "$(col "$case,cat,ratio" ratio)"
     log=$(col "$case,traced,log" median)
     [ "$log" != - ] && log=$(numfmt --to=iec-i --suffix=B "${log%.*}" 2>/dev/null || echo "$log")
-    printf ' %8s %8s %10s\n' "$(col "$case,traced,rss" maximum)" "$(col "$case,plain,rss" maximum)" "$log"
+    printf ' %-17s %8s %8s %10s\n' "$(col "$case,traced,cpuratio" ratio)" "$(col "$case,traced,rss" maximum)" "$(col "$case,plain,rss" maximum)" "$log"
 done
 echo "x/plain: median of the pair-by-pair wall-time ratios (min-max); times: medians in seconds;"
+echo "cpu traced/plain: the same for user+system CPU seconds of the remote side (the stand-in with"
+echo "the scp it ran, against the plain scp): less sensitive to other load than wall time;"
 echo "RSS KiB: the stand-in's peak RSS over its runs (/usr/bin/time -v; the kernel folds in reaped"
 echo "children, so it is max(stand-in, the scp it ran)); scp KiB: the same for the plain scp;"
 echo "transcript: median size of the stand-in's log file. Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
