@@ -4,7 +4,7 @@ prefix ?= /usr/local
 DESTDIR ?=
 BIN    := target/release/scptrace
 
-.PHONY: all build release test test-deps lint demo bench install uninstall clean man completions fuzz harden-long
+.PHONY: all build release test test-deps lint demo bench bench-instructions install uninstall clean man completions fuzz harden-long
 
 all: build
 
@@ -34,6 +34,11 @@ demo: build
 
 bench: build
 	bash scripts/bench.sh $(BIN)
+
+# Instructions the stand-in executes (valgrind), this build against OLD=BINARY:
+# the load-proof way to compare two builds (docs/performance.md).
+bench-instructions: build
+	bash scripts/bench-instructions.sh $(OLD) $(BIN)
 
 # Fuzzing (docs/fuzzing.md): each cargo-fuzz target for FUZZ_SECONDS (needs a
 # nightly toolchain and cargo-fuzz; skipped with a note without them), then
