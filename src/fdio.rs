@@ -3,7 +3,7 @@
 //! file an fd is (pipe, socket, …).
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::libc;
@@ -43,4 +43,26 @@ pub fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
 /// The `S_IFMT` bits of what the fd is (0 if fstat fails).
 pub fn fd_type(fd: impl AsFd) -> libc::mode_t {
     nix::sys::stat::fstat(fd.as_fd()).map_or(0, |st| st.st_mode & libc::S_IFMT)
+}
+
+/// Whether two fds are one open file description (what `dup` makes, and
+/// what a parent hands a child as fds 0 and 1 of one socket), so that
+/// `F_SETFL` on one changes the other. Asked with `kcmp(KCMP_FILE)`; where
+/// that call is missing or refused, two fds of the same file (`st_dev`,
+/// `st_ino`) with the same `F_GETFL` flags count as one: erring that way
+/// only keeps a flag set a little longer, never changes one in use.
+pub fn same_description(a: impl AsFd, b: impl AsFd) -> bool {
+    let (a, b) = (a.as_fd(), b.as_fd());
+    const KCMP_FILE: libc::c_int = 0;
+    let pid = std::process::id() as libc::pid_t;
+    // SAFETY: kcmp reads nothing from our memory; the fds are borrowed, open.
+    let r = unsafe { libc::syscall(libc::SYS_kcmp, pid, pid, KCMP_FILE, a.as_raw_fd(), b.as_raw_fd()) };
+    if r >= 0 {
+        return r == 0;
+    }
+    let id = |fd: BorrowedFd| {
+        let st = nix::sys::stat::fstat(fd).ok()?;
+        Some((st.st_dev, st.st_ino, get_flags(fd)?))
+    };
+    matches!((id(a), id(b)), (Some(x), Some(y)) if x == y)
 }

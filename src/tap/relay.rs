@@ -2,6 +2,7 @@
 //! child's pipes, unchanged and promptly, with a fixed buffer per direction
 //! (design §2). It formats nothing: what it sees goes to the [`Tracer`].
 
+use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, IntoRawFd, RawFd};
 use std::process::ExitStatus;
@@ -108,42 +109,86 @@ fn sys_write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     }
 }
 
-/// Flags of fds 0–2 as found at start, or -1: put back before an fd is retired.
-static SAVED_FLAGS: [std::sync::atomic::AtomicI32; 3] = [
-    std::sync::atomic::AtomicI32::new(-1),
-    std::sync::atomic::AtomicI32::new(-1),
-    std::sync::atomic::AtomicI32::new(-1),
-];
+/// Our fds 0–2 as the relay found them. Their file status flags are put
+/// back when the relay is done with them, but never while another of our fds
+/// is the same open file description and still in use: with fds 0 and 1 one
+/// socket, putting fd 1 back to blocking made fd 0 blocking too, and the
+/// relay then sat in `read(0)` with the child a zombie (issue 10). Such a
+/// shared description gets its flags back through the last fd that holds it.
+struct StdFds {
+    /// `F_GETFL` at start (`None`: not open).
+    flags: [Option<i32>; 3],
+    /// `shared[i][j]`: fds i and j are one open file description.
+    shared: [[bool; 3]; 3],
+    /// Still what we were given (not yet replaced by /dev/null).
+    live: [Cell<bool>; 3],
+}
 
-/// Replaces one of our standard fds with /dev/null: the original is released
-/// (so the peer can see EOF) while the number stays taken. Its flags are put
-/// back first: the file description lives on in other processes.
-fn retire_std_fd(fd: RawFd) {
-    if let Some(saved) = SAVED_FLAGS.get(fd as usize) {
-        let flags = saved.load(std::sync::atomic::Ordering::Relaxed);
-        if flags >= 0 {
-            fdio::set_flags(std_fd(fd), flags);
+impl StdFds {
+    fn new() -> StdFds {
+        let flags = [0, 1, 2].map(|fd| fdio::get_flags(std_fd(fd)));
+        let mut shared = [[false; 3]; 3];
+        for i in 0..3 {
+            for j in 0..3 {
+                shared[i][j] = i != j
+                    && flags[i].is_some()
+                    && flags[j].is_some()
+                    && fdio::same_description(std_fd(i as RawFd), std_fd(j as RawFd));
+            }
+        }
+        StdFds {
+            flags,
+            shared,
+            live: [Cell::new(true), Cell::new(true), Cell::new(true)],
         }
     }
-    if let Ok(null) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-    {
-        unsafe { libc::dup2(null.as_raw_fd(), fd) };
+
+    /// Whether another live fd of ours is the same open file description as `fd`.
+    fn shares(&self, fd: usize) -> bool {
+        (0..3).any(|j| self.shared[fd][j] && self.live[j].get())
+    }
+
+    /// Replaces one of our std fds with /dev/null: the original is released
+    /// (so the peer can see EOF) while the number stays taken. Its flags are
+    /// put back first (the file description lives on in other processes),
+    /// unless another of our fds still uses it (see above).
+    fn retire(&self, fd: RawFd) {
+        let i = fd as usize;
+        if !self.live[i].get() {
+            return;
+        }
+        if !self.shares(i)
+            && let Some(flags) = self.flags[i]
+        {
+            fdio::set_flags(std_fd(fd), flags);
+        }
+        self.live[i].set(false);
+        if let Ok(null) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+        {
+            unsafe { libc::dup2(null.as_raw_fd(), fd) };
+        }
     }
 }
 
-/// Saved `F_GETFL` flags of our stdio, put back on drop: a tty or a file
-/// description shared with other processes must not stay non-blocking.
-struct RestoreFlags(Vec<(RawFd, i32)>);
-
-impl Drop for RestoreFlags {
+/// The relay is done: the flags of the fds still ours go back (a tty or a
+/// file description shared with other processes must not stay non-blocking).
+impl Drop for StdFds {
     fn drop(&mut self) {
-        for &(fd, flags) in &self.0 {
-            fdio::set_flags(std_fd(fd), flags);
+        for fd in 0..3 {
+            if let (true, Some(flags)) = (self.live[fd].get(), self.flags[fd]) {
+                fdio::set_flags(std_fd(fd as RawFd), flags);
+            }
         }
     }
+}
+
+/// What the flows' helpers need besides the flow: the poll, and our std fds.
+struct Ctx {
+    poll: Poll,
+    std: StdFds,
 }
 
 /// What the relay hands back: how the child ended.
@@ -161,14 +206,7 @@ pub fn relay(
     tracer: &mut Tracer,
     splice: bool,
 ) -> io::Result<Relayed> {
-    let saved: Vec<(RawFd, i32)> = [0, 1, 2]
-        .iter()
-        .filter_map(|&fd| fdio::get_flags(std_fd(fd)).map(|f| (fd, f)))
-        .collect();
-    for &(fd, flags) in &saved {
-        SAVED_FLAGS[fd as usize].store(flags, std::sync::atomic::Ordering::Relaxed);
-    }
-    let _restore = RestoreFlags(saved);
+    let std = StdFds::new();
     // Failures are ignored here as before: a blocking fd only costs promptness.
     for fd in [0, 1, 2] {
         let _ = fdio::set_nonblocking(std_fd(fd));
@@ -200,12 +238,15 @@ pub fn relay(
     for f in flows.iter_mut() {
         f.splice = splice;
     }
-    let mut poll = Poll::new()?;
+    let mut cx = Ctx {
+        poll: Poll::new()?,
+        std,
+    };
     for (i, f) in flows.iter_mut().enumerate() {
-        register(&poll, &mut f.src, Token(2 * i), Interest::READABLE);
-        register(&poll, &mut f.dst, Token(2 * i + 1), Interest::WRITABLE);
+        register(&cx.poll, &mut f.src, Token(2 * i), Interest::READABLE);
+        register(&cx.poll, &mut f.dst, Token(2 * i + 1), Interest::WRITABLE);
     }
-    poll.registry().register(
+    cx.poll.registry().register(
         &mut SourceFd(&signals.read.as_raw_fd()),
         SIGNALS,
         Interest::READABLE,
@@ -220,7 +261,7 @@ pub fn relay(
         loop {
             let mut progress = false;
             for f in flows.iter_mut() {
-                progress |= pump(f, &poll, tracer);
+                progress |= pump(f, &cx, tracer);
             }
             if flows[2].src_eof && flows[2].src.open && (flows[1].src_eof || status.is_some()) {
                 // The child's stderr ended. When a process exits, the kernel
@@ -228,7 +269,7 @@ pub fn relay(
                 // "stderr closed" waits for stdout's end (or the exit): the
                 // transcript stays the same from run to run.
                 tracer.closed(Stream::Err);
-                close_endpoint(&mut flows[2].src, &poll);
+                close_endpoint(&mut flows[2].src, &cx);
                 progress = true;
             }
             if !progress {
@@ -247,7 +288,7 @@ pub fn relay(
         } else {
             None
         };
-        match poll.poll(&mut events, timeout) {
+        match cx.poll.poll(&mut events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
@@ -315,7 +356,7 @@ fn has_unpollable_work(f: &Flow) -> bool {
 }
 
 /// One round of reading and writing for a flow; true if anything changed.
-fn pump(f: &mut Flow, poll: &Poll, tracer: &mut Tracer) -> bool {
+fn pump(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer) -> bool {
     let mut progress = false;
     // Write first: room in the buffer is what lets us read again.
     while f.pending() > 0 && !f.dst_done && f.dst.ready {
@@ -328,7 +369,7 @@ fn pump(f: &mut Flow, poll: &Poll, tracer: &mut Tracer) -> bool {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => f.dst.ready = false,
             // EPIPE and the like: the reader is gone, and will stay gone.
             Err(e) => {
-                dst_failed(f, poll, tracer, e);
+                dst_failed(f, cx, tracer, e);
                 progress = true;
             }
         }
@@ -339,13 +380,13 @@ fn pump(f: &mut Flow, poll: &Poll, tracer: &mut Tracer) -> bool {
     }
     if f.src_eof && f.pending() == 0 && !f.dst_done {
         // Everything read has been written: pass the EOF on.
-        close_dst(f, poll);
+        close_dst(f, cx);
         progress = true;
     }
     if f.splice && f.pending() == 0 && !f.src_eof && !f.dst_done && f.src.ready && f.dst.ready {
         let budget = tracer.splice_budget(f.stream);
         if budget > 0
-            && let Some(moved) = splice_step(f, poll, tracer, budget)
+            && let Some(moved) = splice_step(f, cx, tracer, budget)
         {
             return moved || progress;
         }
@@ -358,7 +399,7 @@ fn pump(f: &mut Flow, poll: &Poll, tracer: &mut Tracer) -> bool {
                     f.src_eof = true;
                     return true;
                 }
-                src_ended(f, poll, tracer);
+                src_ended(f, cx, tracer);
                 progress = true;
             }
             Ok(n) => {
@@ -371,7 +412,7 @@ fn pump(f: &mut Flow, poll: &Poll, tracer: &mut Tracer) -> bool {
             // EIO on a hung-up tty, ECONNRESET on a socket: an end, with a reason.
             Err(e) => {
                 tracer.problem(format!("reading {} failed: {e}", source_name(f.stream)));
-                src_ended(f, poll, tracer);
+                src_ended(f, cx, tracer);
                 progress = true;
             }
         }
@@ -387,16 +428,16 @@ fn source_name(s: Stream) -> &'static str {
     }
 }
 
-fn src_ended(f: &mut Flow, poll: &Poll, tracer: &mut Tracer) {
+fn src_ended(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer) {
     f.src_eof = true;
     tracer.closed(f.stream);
-    close_endpoint(&mut f.src, poll);
+    close_endpoint(&mut f.src, cx);
 }
 
 /// The destination will never take more bytes: drop what is buffered and stop
 /// reading the source, closing it so the writer on the far side learns it too
 /// (the child gets EPIPE as it would have without us).
-fn dst_failed(f: &mut Flow, poll: &Poll, tracer: &mut Tracer, e: io::Error) {
+fn dst_failed(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer, e: io::Error) {
     let lost = f.pending();
     let what = match f.stream {
         Stream::In => format!("the child closed its stdin ({e}); {lost} bytes from the peer not delivered"),
@@ -411,15 +452,15 @@ fn dst_failed(f: &mut Flow, poll: &Poll, tracer: &mut Tracer, e: io::Error) {
     f.dst_done = true;
     f.start = 0;
     f.end = 0;
-    close_endpoint(&mut f.dst, poll);
+    close_endpoint(&mut f.dst, cx);
     if !f.src_eof {
         f.src_eof = true;
-        close_endpoint(&mut f.src, poll);
+        close_endpoint(&mut f.src, cx);
     }
 }
 
 /// Passes EOF on to the destination.
-fn close_dst(f: &mut Flow, poll: &Poll) {
+fn close_dst(f: &mut Flow, cx: &Ctx) {
     f.dst_done = true;
     if f.stream == Stream::Err {
         // Our stderr stays open for our own warnings; scptrace exits soon anyway.
@@ -431,28 +472,28 @@ fn close_dst(f: &mut Flow, poll: &Poll) {
             // it, and shutdown() alone does, without touching our stdin.
             libc::S_IFSOCK => {
                 unsafe { libc::shutdown(1, libc::SHUT_WR) };
-                forget_endpoint(&mut f.dst, poll);
+                forget_endpoint(&mut f.dst, cx);
                 return;
             }
             libc::S_IFIFO => {}
             // A tty or a file has no EOF to pass on; keep it as it is.
             _ => {
-                forget_endpoint(&mut f.dst, poll);
+                forget_endpoint(&mut f.dst, cx);
                 return;
             }
         }
     }
-    close_endpoint(&mut f.dst, poll);
+    close_endpoint(&mut f.dst, cx);
 }
 
-fn close_endpoint(end: &mut Endpoint, poll: &Poll) {
+fn close_endpoint(end: &mut Endpoint, cx: &Ctx) {
     if !end.open {
         return;
     }
     end.open = false;
     end.ready = false;
     if end.pollable {
-        let _ = poll.registry().deregister(&mut SourceFd(&end.fd));
+        let _ = cx.poll.registry().deregister(&mut SourceFd(&end.fd));
     }
     if end.owned {
         unsafe { libc::close(end.fd) };
@@ -461,14 +502,14 @@ fn close_endpoint(end: &mut Endpoint, poll: &Poll) {
         // into our stdin, as without us). A socket or a terminal on stdin is
         // only no longer watched: it may share its file description with
         // stdout (a socketpair) or with the user's shell.
-        retire_std_fd(end.fd);
+        cx.std.retire(end.fd);
     }
 }
 
 /// Stops watching one of our std fds without closing it.
-fn forget_endpoint(end: &mut Endpoint, poll: &Poll) {
+fn forget_endpoint(end: &mut Endpoint, cx: &Ctx) {
     if end.open && end.pollable {
-        let _ = poll.registry().deregister(&mut SourceFd(&end.fd));
+        let _ = cx.poll.registry().deregister(&mut SourceFd(&end.fd));
     }
     end.open = false;
     end.ready = false;
@@ -480,7 +521,7 @@ const SPLICE_CHUNK: u64 = 1 << 20;
 /// Moves file data the tracer does not need to see straight from source to
 /// destination in the kernel (one side is always the child's pipe), and only
 /// counts it. `Some(changed)`, or `None` to fall back to a plain read this time.
-fn splice_step(f: &mut Flow, poll: &Poll, tracer: &mut Tracer, budget: u64) -> Option<bool> {
+fn splice_step(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer, budget: u64) -> Option<bool> {
     let len = budget.min(SPLICE_CHUNK) as usize;
     let flags = libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE;
     let n = unsafe {
@@ -498,7 +539,7 @@ fn splice_step(f: &mut Flow, poll: &Poll, tracer: &mut Tracer, budget: u64) -> O
         return Some(true);
     }
     if n == 0 {
-        src_ended(f, poll, tracer);
+        src_ended(f, cx, tracer);
         return Some(true);
     }
     let err = io::Error::last_os_error();

@@ -10,6 +10,7 @@ mod peers;
 mod record;
 mod refcorpus;
 mod refdecode;
+mod relay;
 mod replay;
 mod show;
 mod splice;
