@@ -11,6 +11,12 @@ use scptrace::cmd::{as_scp, check, doctor, forced, generate, install, record, re
 use scptrace::escape::escape_lines;
 use scptrace::tap::standin;
 
+/// The signal dispositions we were started with, read before Rust's runtime
+/// sets SIGPIPE to ignore (see `child::record_start_signals`).
+#[used]
+#[unsafe(link_section = ".init_array")]
+static RECORD_START_SIGNALS: extern "C" fn() = scptrace::tap::child::record_start_signals;
+
 fn main() {
     let args: Vec<OsString> = std::env::args_os().collect();
     let argv0 = args.first().cloned().unwrap_or_else(|| "scptrace".into());

@@ -122,7 +122,9 @@ pub fn sftp_server() -> Option<PathBuf> {
 }
 
 fn exec(cmd: &mut std::process::Command, what: &Path) -> anyhow::Error {
-    let err = cmd.env("SCPTRACE_FORCED", "1").exec();
+    let err = crate::tap::child::with_start_signals(cmd)
+        .env("SCPTRACE_FORCED", "1")
+        .exec();
     anyhow!("cannot run {}: {err}", what.display())
 }
 

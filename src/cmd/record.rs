@@ -473,7 +473,8 @@ pub fn run(args: RecordArgs) -> Result<i32> {
 
     let signals = child::install_signal_pipe()?;
     let mut cmd = Command::new(&client);
-    cmd.arg0(client_word)
+    child::with_start_signals(&mut cmd)
+        .arg0(client_word)
         .args(&extra)
         .arg("-S")
         .arg(&leg)

@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
@@ -17,6 +17,81 @@ use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 pub const FORWARDED: [Signal; 4] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT];
 
 static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+/// Signals ignored when the process started (bit N for signal N), recorded
+/// by [`record_start_signals`] before Rust's runtime sets SIGPIPE to ignore.
+static START_IGNORED: AtomicU64 = AtomicU64::new(0);
+static START_RECORDED: AtomicBool = AtomicBool::new(false);
+
+/// The signals whose disposition scptrace itself changes (or std changes in
+/// a child): each child and each exec gets them back as we were started.
+const CHANGED: [nix::libc::c_int; 7] = [
+    nix::libc::SIGPIPE,
+    nix::libc::SIGCHLD,
+    nix::libc::SIGXFSZ,
+    nix::libc::SIGINT,
+    nix::libc::SIGTERM,
+    nix::libc::SIGHUP,
+    nix::libc::SIGQUIT,
+];
+
+/// Records the signal dispositions this process was started with.
+/// `main.rs` calls it from `.init_array`, i.e. before Rust's runtime runs:
+/// std sets SIGPIPE to SIG_IGN before `main`, so by then the parent's choice
+/// is gone. Only async-signal-safe libc calls, no allocation.
+pub extern "C" fn record_start_signals() {
+    use nix::libc;
+    let mut ignored = 0u64;
+    for sig in 1..64 {
+        // SAFETY: querying only (a null new action); `old` is plain data.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN {
+                ignored |= 1 << sig;
+            }
+        }
+    }
+    START_IGNORED.store(ignored, Ordering::Relaxed);
+    START_RECORDED.store(true, Ordering::Relaxed);
+}
+
+/// Puts back, in a child between fork and exec, the dispositions of
+/// `CHANGED` we were started with. std's spawn and exec reset SIGPIPE to
+/// SIG_DFL (the signal mask they leave alone): a parent's
+/// `trap '' PIPE` was lost, so scp died of SIGPIPE (141) where plain scp
+/// got EPIPE and exited 1 (issue 10). Async-signal-safe.
+fn restore_start_signals() -> io::Result<()> {
+    use nix::libc;
+    if !START_RECORDED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let ignored = START_IGNORED.load(Ordering::Relaxed);
+    // SAFETY: sigaction and sigemptyset are async-signal-safe; the struct is
+    // plain data on our stack.
+    unsafe {
+        for sig in CHANGED {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = if ignored & (1 << sig) != 0 {
+                libc::SIG_IGN
+            } else {
+                libc::SIG_DFL
+            };
+            libc::sigemptyset(&mut act.sa_mask);
+            if libc::sigaction(sig, &act, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes `cmd` start its program with the signal dispositions scptrace was
+/// started with (see `restore_start_signals`), for spawn and
+/// for exec alike.
+pub fn with_start_signals(cmd: &mut Command) -> &mut Command {
+    // SAFETY: the hook only makes async-signal-safe calls.
+    unsafe { cmd.pre_exec(restore_start_signals) }
+}
 
 extern "C" fn on_signal(signo: nix::libc::c_int) {
     let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
@@ -97,7 +172,8 @@ pub struct Spawned {
 /// name: scp prefixes its messages with it, so it must be what we were given.
 pub fn spawn(program: &Path, argv0: &OsStr, args: &[OsString]) -> io::Result<Spawned> {
     let mut cmd = Command::new(program);
-    cmd.arg0(argv0)
+    with_start_signals(&mut cmd)
+        .arg0(argv0)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

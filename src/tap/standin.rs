@@ -142,6 +142,10 @@ pub fn mark_hop() {
 /// Replaces this process with the real scp, same argv: for client invocations,
 /// which must keep the terminal and the progress meter to themselves.
 pub fn exec_real(real: &Path, argv0: &OsStr, args: &[OsString]) -> anyhow::Error {
-    let err = std::process::Command::new(real).arg0(argv0).args(args).exec();
+    let mut cmd = std::process::Command::new(real);
+    let err = crate::tap::child::with_start_signals(&mut cmd)
+        .arg0(argv0)
+        .args(args)
+        .exec();
     anyhow::anyhow!("cannot run the real scp {}: {err}", real.display())
 }

@@ -15,5 +15,6 @@ mod replay;
 mod show;
 mod splice;
 mod sshd;
+mod standin;
 mod tap;
 mod util;
