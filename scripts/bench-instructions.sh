@@ -18,6 +18,12 @@
 # (INSTR_SMALL_N files of 1 KiB with -r, default 1000), and sup, sdown, ssmall,
 # the same in SFTP mode (skipped for a binary without `sftp-server`).
 # Every transfer is checked (exit status, cmp / diff -r).
+#
+# The `plain` column counts the plain server (the real scp -t/-f, or the real
+# sftp-server) the same way, and `last/plain` divides the last binary's count
+# by it: the tap's user-space work per unit of the server's own, comparable
+# between the legacy and the SFTP cases (issue 12's "SFTP through the tap
+# costs no more than SCP does").
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,15 +47,21 @@ export SCPTRACE_REAL_SCP=/usr/bin/scp XDG_CONFIG_HOME=$work/cfg
 unset SCPTRACE_DATA SCPTRACE_MAX_LOG_BYTES
 
 # count BIN CASE -> the instructions callgrind counted in the stand-in
+# (BIN "plain": in the real scp or sftp-server, untraced)
 count() {
     local bin=$1 case=$2 legacy=-O
     local d=$work/run
     rm -rf "$d" && mkdir -p "$d/wrap" "$d/standin" "$d/dst" "$d/logs"
-    cp "$bin" "$d/standin/scptrace"
-    ln -s "$d/standin/scptrace" "$d/standin/scp"
     local vg="valgrind --tool=callgrind --callgrind-out-file=$d/cg.out -q"
-    printf '#!/bin/sh\nexec %s %s "$@"\n' "$vg" "$d/standin/scp" >"$d/wrap/scp"
-    printf '#!/bin/sh\nexec %s %s sftp-server -- %s\n' "$vg" "$d/standin/scptrace" "$sftp_server" >"$d/sftp"
+    if [ "$bin" = plain ]; then
+        printf '#!/bin/sh\nexec %s /usr/bin/scp "$@"\n' "$vg" >"$d/wrap/scp"
+        printf '#!/bin/sh\nexec %s %s\n' "$vg" "$sftp_server" >"$d/sftp"
+    else
+        cp "$bin" "$d/standin/scptrace"
+        ln -s "$d/standin/scptrace" "$d/standin/scp"
+        printf '#!/bin/sh\nexec %s %s "$@"\n' "$vg" "$d/standin/scp" >"$d/wrap/scp"
+        printf '#!/bin/sh\nexec %s %s sftp-server -- %s\n' "$vg" "$d/standin/scptrace" "$sftp_server" >"$d/sftp"
+    fi
     chmod +x "$d/wrap/scp" "$d/sftp"
     local -a args
     case $case in
@@ -65,16 +77,18 @@ count() {
         small | ssmall) diff -r -q "$work/data/small" "$d/dst/small" >/dev/null || die "$case: files differ" ;;
         *) cmp -s "$work/data/big" "$d/dst/big" || die "$case: file differs" ;;
     esac
-    [ -n "$(ls -A "$d/logs")" ] || die "$case with $bin: no transcript written"
+    [ "$bin" = plain ] || [ -n "$(ls -A "$d/logs")" ] || die "$case with $bin: no transcript written"
     awk '/^summary:|^totals:/ {print $2; exit}' "$d/cg.out"
 }
 
-printf '%-8s' case
+printf '%-8s %14s' case plain
 for b; do printf ' %16s' "$(basename "$b")"; done
 [ $# -ge 2 ] && printf ' %10s' "last/first"
-printf '\n'
+printf ' %10s\n' "last/plain"
 for c in $cases; do
     printf '%-8s' "$c"
+    p=$(count plain "$c")
+    printf ' %14s' "$p"
     vals=()
     for b; do
         case $c in sup | sdown | ssmall)
@@ -89,6 +103,11 @@ for c in $cases; do
     elif [ $# -ge 2 ]; then
         printf ' %10s' -
     fi
-    printf '\n'
+    if [ "${#vals[@]}" -ge 1 ]; then
+        awk -v a="${vals[-1]}" -v b="$p" 'BEGIN {printf " %10.2f\n", a / b}'
+    else
+        printf ' %10s\n' -
+    fi
 done
-echo "instructions executed by the stand-in process (callgrind), ${mb} MiB file, ${small_n} x 1 KiB"
+echo "instructions executed by the stand-in process (callgrind), ${mb} MiB file, ${small_n} x 1 KiB;"
+echo "plain: by the real scp -t/-f or sftp-server alone; last/plain: the last binary's stand-in over plain"
