@@ -60,9 +60,12 @@ pub fn same_description(a: impl AsFd, b: impl AsFd) -> bool {
     if r >= 0 {
         return r == 0;
     }
-    let id = |fd: BorrowedFd| {
-        let st = nix::sys::stat::fstat(fd).ok()?;
-        Some((st.st_dev, st.st_ino, get_flags(fd)?))
-    };
-    matches!((id(a), id(b)), (Some(x), Some(y)) if x == y)
+    same_file(a, b) && get_flags(a).is_some_and(|f| get_flags(b) == Some(f))
+}
+
+/// Whether two fds are the same file (`st_dev` and `st_ino`): for sockets,
+/// the same socket, which a `shutdown` through either one ends.
+pub fn same_file(a: impl AsFd, b: impl AsFd) -> bool {
+    let id = |fd: BorrowedFd| nix::sys::stat::fstat(fd).ok().map(|st| (st.st_dev, st.st_ino));
+    matches!((id(a.as_fd()), id(b.as_fd())), (Some(x), Some(y)) if x == y)
 }

@@ -189,6 +189,10 @@ impl Drop for StdFds {
 struct Ctx {
     poll: Poll,
     std: StdFds,
+    /// The child's stdout ended, fd 1 is a socket, and fd 2 is that socket
+    /// too: `shutdown(SHUT_WR)` on it waits for the child's stderr to be
+    /// relayed (it would cut stderr as well).
+    shutdown_pending: Cell<bool>,
 }
 
 /// What the relay hands back: how the child ended.
@@ -241,6 +245,7 @@ pub fn relay(
     let mut cx = Ctx {
         poll: Poll::new()?,
         std,
+        shutdown_pending: Cell::new(false),
     };
     for (i, f) in flows.iter_mut().enumerate() {
         register(&cx.poll, &mut f.src, Token(2 * i), Interest::READABLE);
@@ -275,6 +280,10 @@ pub fn relay(
             if !progress {
                 break;
             }
+        }
+        if cx.shutdown_pending.get() && flows[2].drained() {
+            cx.shutdown_pending.set(false);
+            unsafe { libc::shutdown(1, libc::SHUT_WR) };
         }
         if status.is_some() && flows[1].drained() && flows[2].drained() {
             break;
@@ -471,7 +480,14 @@ fn close_dst(f: &mut Flow, cx: &Ctx) {
             // stdin and stdout may be one socket: close() alone would not end
             // it, and shutdown() alone does, without touching our stdin.
             libc::S_IFSOCK => {
-                unsafe { libc::shutdown(1, libc::SHUT_WR) };
+                // With fd 2 the same socket (inetd style), this would also
+                // cut the child's stderr still to come: the relay does it
+                // once stderr is drained.
+                if fdio::same_file(std_fd(1), std_fd(2)) {
+                    cx.shutdown_pending.set(true);
+                } else {
+                    unsafe { libc::shutdown(1, libc::SHUT_WR) };
+                }
                 forget_endpoint(&mut f.dst, cx);
                 return;
             }

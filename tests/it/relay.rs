@@ -4,7 +4,7 @@
 //! download counts. Each test failed before its fix (docs/relay.md).
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -97,6 +97,58 @@ fn shared_socketpair_peer_stops_reading_does_not_hang() {
     assert_eq!(t.exit(), -13);
     assert!(
         t.has_line(|l| l.starts_with(">>> writing our stdout failed (Broken pipe")),
+        "{}",
+        tail(&t.text)
+    );
+}
+
+/// Reads one byte from `peer`, which must be scp's `\0` ack.
+fn ack(peer: &mut UnixStream, what: &str) {
+    let mut b = [9u8];
+    peer.read_exact(&mut b)
+        .unwrap_or_else(|e| panic!("{what}: waiting for an ack: {e}"));
+    assert_eq!(b, [0], "{what}: not an ack");
+}
+
+/// fds 0, 1 and 2 one socket (inetd style), and a program that writes to
+/// stderr after its stdout is closed: a wrapper around the real `scp -t`.
+/// scptrace passed the stdout EOF on with `shutdown(SHUT_WR)`, which also
+/// cut stderr: the peer never got the wrapper's last line.
+#[test]
+fn one_socket_for_all_stdio_keeps_stderr_after_stdout_ends() {
+    let sb = Sandbox::new();
+    let script = "/usr/bin/scp -t dst; exec 1>&-; sleep 0.2; echo after scp >&2";
+    let argv = ["/bin/sh", "-c", script];
+    let mut results = Vec::new();
+    for (cmd, dst) in [(plain(&sb, &argv), "plain"), (traced(&sb, &argv), "traced")] {
+        let _ = fs::remove_dir_all(sb.p("dst"));
+        fs::create_dir(sb.p("dst")).unwrap();
+        let (mut child, mut peer) = spawn_on_socket(cmd, true);
+        peer.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        ack(&mut peer, dst);
+        peer.write_all(b"C0644 6 f\n").unwrap();
+        ack(&mut peer, dst);
+        peer.write_all(b"hello\n\0").unwrap();
+        ack(&mut peer, dst);
+        peer.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        let r = peer.read_to_end(&mut rest);
+        let st = wait_at_most(&mut child, Duration::from_secs(20));
+        assert!(r.is_ok(), "{dst}: reading the rest: {r:?}");
+        assert_eq!(fs::read(sb.p("dst/f")).unwrap(), b"hello\n", "{dst}");
+        results.push((st.map(ExitStatus::into_raw), rest));
+    }
+    assert_eq!(results[0].1, b"after scp\n", "plain");
+    assert_eq!(
+        String::from_utf8_lossy(&results[1].1),
+        String::from_utf8_lossy(&results[0].1),
+        "what the peer got after the acks, traced vs plain"
+    );
+    assert_eq!(results[1].0, results[0].0, "wait status, traced vs plain");
+    let t = Transcript::parse(&sb.p("T"));
+    assert_eq!(t.stream('E'), b"after scp\n");
+    assert!(
+        !t.has_line(|l| l.contains("writing our stderr failed")),
         "{}",
         tail(&t.text)
     );
