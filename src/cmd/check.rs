@@ -117,6 +117,9 @@ pub fn report(path: &Path, v: &Verdict, st: &Styles) -> (Vec<String>, Status) {
             v.gaps
         ));
     }
+    if let Some(note) = v.repairs.note() {
+        lines.push(format!("{label} note: {note}"));
+    }
     if v.disagrees() {
         lines.push(format!(
             "{label} note: the transcript's own !! lines ({}) differ from what decoding its bytes finds ({}); the verdict above is from the bytes",

@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
-use std::time::UNIX_EPOCH;
 
 use anyhow::Result;
 use serde_json::json;
@@ -21,7 +20,7 @@ use crate::protocol::scp::{Dir, Msg};
 use crate::protocol::{self, sftp};
 use crate::style::Styles;
 use crate::transcript::parse::Parsed;
-use crate::transcript::read::{ReadError, display_name, is_stdin, read_transcript};
+use crate::transcript::read::{ReadError, display_name, read_transcript, report_repairs};
 use crate::transcript::redecode::{Redecoder, verdict};
 use crate::transcript::styled::render_styled;
 use crate::transcript::{Decoded, Entry, Event, Kind, Stream, jsonl};
@@ -97,7 +96,7 @@ fn show_one(
     if args.violations {
         return show_violations(path, args, styles, many, out);
     }
-    read_transcript(path, |p| {
+    let repairs = read_transcript(path, |p| {
         if !wanted(&p.event.entry, args) {
             return Ok(());
         }
@@ -117,7 +116,9 @@ fn show_one(
             }
         }
         out.write_all(&line)
-    })
+    })?;
+    report_repairs(path, &repairs);
+    Ok(())
 }
 
 /// `--violations`: what decoding the bytes finds (never the `!!` lines the
@@ -130,6 +131,7 @@ fn show_violations(
     out: &mut impl Write,
 ) -> Result<(), ReadError> {
     let v = verdict(path)?;
+    report_repairs(path, &v.repairs);
     let events = v
         .found
         .into_iter()
@@ -351,21 +353,11 @@ impl Summary {
         }
     }
 
-    /// Seconds the session took, and where that figure comes from.
-    fn duration(&self, path: &Path) -> Option<(f64, &'static str)> {
-        if let Some(t) = self.last_t {
-            return Some((t, "timestamps"));
-        }
-        let start = parse_rfc3339(self.headers.get("start")?)?;
-        if is_stdin(path) {
-            return None;
-        }
-        let mtime = std::fs::metadata(path).ok()?.modified().ok()?;
-        let end = mtime.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
-        // File times come from a coarse clock (a few ms behind the one the
-        // header was taken from): a short session can seem to end before it
-        // started.
-        (end + 1.0 >= start).then_some(((end - start).max(0.0), "header"))
+    /// Seconds the session took: its last recorded timestamp (times count
+    /// from the `start` header's instant). Never the file's modification
+    /// time: a copied file has another one.
+    fn duration(&self) -> Option<f64> {
+        self.last_t
     }
 
     fn flows(&self) -> &[Traffic; 2] {
@@ -386,6 +378,7 @@ impl Summary {
 }
 
 /// `2026-11-25T15:16:22.271759Z` (the `start` header) as seconds since the epoch.
+#[allow(dead_code)] // for `show --time absolute`, next
 fn parse_rfc3339(s: &str) -> Option<f64> {
     let s = s.strip_suffix('Z')?;
     let (date, time) = s.split_once('T')?;
@@ -414,10 +407,11 @@ fn signal_name(n: i32) -> Option<&'static str> {
 
 fn summarise(path: &Path, args: &ShowArgs, st: &Styles, out: &mut impl Write) -> Result<(), ReadError> {
     let mut s = Summary::default();
-    read_transcript(path, |p| {
+    let repairs = read_transcript(path, |p| {
         s.event(&p);
         Ok(())
     })?;
+    report_repairs(path, &repairs);
     s.finish();
     let text = match args.format {
         Format::Jsonl => summary_json(path, &s).map_err(|e| ReadError::Output(e.into()))?,
@@ -428,15 +422,15 @@ fn summarise(path: &Path, args: &ShowArgs, st: &Styles, out: &mut impl Write) ->
 
 fn summary_json(path: &Path, s: &Summary) -> serde_json::Result<String> {
     let flows = s.flows();
-    let duration = s.duration(path);
+    let duration = s.duration();
     let v = json!({
         "file": display_name(path),
         "command": s.invocation,
         "start": s.headers.get("start"),
         "host": s.headers.get("host"),
         "user": s.headers.get("user"),
-        "duration": duration.map(|d| d.0),
-        "duration_from": duration.map(|d| d.1),
+        "duration": duration,
+        "duration_from": duration.map(|_| "timestamps"),
         "framing": s.framing(),
         "redecoded": s.redecoded(),
         "stdin": flows[0].json(s.bytes[0], s.lines[0]),
@@ -512,10 +506,11 @@ fn summary_text(path: &Path, s: &Summary, st: &Styles) -> String {
         }
         row(&mut o, "started", &v);
     }
-    let duration = match s.duration(path) {
-        Some((d, "timestamps")) => format!("{d:.6} s"),
-        Some((d, _)) => format!("about {d:.3} s (from the start header to the file's last change)"),
-        None => "unknown (no timestamps, no start header)".to_string(),
+    let duration = match s.duration() {
+        Some(d) => format!("{d:.6} s"),
+        None => {
+            "unknown (recorded without timestamps: record with --timestamps, or --format jsonl)".to_string()
+        }
     };
     row(&mut o, "duration", &duration);
     let framing = match (s.framing(), s.redecoded()) {

@@ -10,6 +10,7 @@ pub mod jsonl;
 pub mod parse;
 pub mod read;
 pub mod redecode;
+pub mod repair;
 pub mod styled;
 pub mod text;
 

@@ -21,6 +21,7 @@
 use std::fmt;
 
 use super::annotate;
+use super::repair::{Repairs, spaced_annotation};
 use super::{Bytes, Entry, Event, Kind, Stream};
 use crate::escape::unescape;
 
@@ -55,6 +56,10 @@ pub struct Parsed {
 pub struct Parser {
     line: u64,
     started: bool,
+    repairs: Repairs,
+    /// A bytes line had its TAB: the file's TABs are intact, so spaces
+    /// are never read as one (bytes holding `  # ` stay bytes).
+    tabs: bool,
 }
 
 impl Parser {
@@ -64,16 +69,33 @@ impl Parser {
 
     /// Parses the next line, without its `\n`. An empty line is skipped
     /// (`Ok(None)`): scptrace never writes one, but a hand-edited file may have
-    /// them.
+    /// them. A pasted copy's CR LF line ending and spaces where the TAB
+    /// before an annotation was are repaired ([`repair`](super::repair)),
+    /// and counted in [`Parser::repairs`].
     pub fn next_line(&mut self, line: &[u8]) -> Result<Option<Parsed>, ParseError> {
         self.line += 1;
+        // scptrace escapes every CR it writes, so a raw one ending a line is
+        // a CR LF copy's.
+        let line = match line.strip_suffix(b"\r") {
+            Some(l) => {
+                self.repairs.crlf += 1;
+                l
+            }
+            None => line,
+        };
         if line.is_empty() {
             return Ok(None);
         }
-        let parsed = parse_line(line).map_err(|reason| ParseError {
+        let (parsed, repaired) = parse_line_with(line, !self.tabs).map_err(|reason| ParseError {
             line: self.line,
             reason,
         })?;
+        self.repairs.spaces += u64::from(repaired);
+        if let Entry::Bytes(Bytes { note: Some(_), .. }) = &parsed.event.entry
+            && !repaired
+        {
+            self.tabs = true;
+        }
         if matches!(parsed.event.entry, Entry::Header { .. }) {
             if self.started {
                 return Err(ParseError {
@@ -85,6 +107,11 @@ impl Parser {
             self.started = true;
         }
         Ok(Some(parsed))
+    }
+
+    /// What was repaired in the lines read so far.
+    pub fn repairs(&self) -> Repairs {
+        self.repairs
     }
 }
 
@@ -107,20 +134,30 @@ pub fn parse_text(text: &[u8]) -> Result<Vec<Parsed>, ParseError> {
 
 const INVOCATION: &str = ">>> New command invocation: ";
 
-/// Parses one line (without its `\n`) on its own, ignoring its position.
-/// The error is the reason, without a line number.
+/// Parses one line (without its `\n`) on its own, ignoring its position,
+/// strictly: only what `render` writes. The error is the reason, without a
+/// line number.
 pub fn parse_line(line: &[u8]) -> Result<Parsed, String> {
+    parse_line_with(line, false).map(|(p, _)| p)
+}
+
+/// [`parse_line`]; `repair`: also read spaces where the TAB before an
+/// annotation was (and say so: `true`).
+fn parse_line_with(line: &[u8], repair: bool) -> Result<(Parsed, bool), String> {
     let (t, timestamped, rest) = if line.first() == Some(&b'+') {
         let (t, rest) = split_timestamp(line)?;
         (t, true, rest)
     } else {
         (0.0, false, line)
     };
-    let entry = parse_entry(rest, timestamped, line.len() - rest.len())?;
-    Ok(Parsed {
-        event: Event { t, entry },
-        timestamped,
-    })
+    let (entry, repaired) = parse_entry(rest, timestamped, line.len() - rest.len(), repair)?;
+    Ok((
+        Parsed {
+            event: Event { t, entry },
+            timestamped,
+        },
+        repaired,
+    ))
 }
 
 /// Splits `+SECONDS ` off a line. Only the form `render` writes is accepted:
@@ -153,17 +190,30 @@ fn utf8(b: &[u8]) -> Result<&str, String> {
     std::str::from_utf8(b).map_err(|e| format!("not valid UTF-8 at column {}", e.valid_up_to() + 1))
 }
 
-/// `at` is the column (0-based) where `rest` starts in the line.
-fn parse_entry(rest: &[u8], timestamped: bool, at: usize) -> Result<Entry, String> {
-    match rest {
-        [s @ (b'I' | b'O' | b'E'), b':', b' ', ..] => {
-            let stream = match s {
-                b'I' => Stream::In,
-                b'O' => Stream::Out,
-                _ => Stream::Err,
-            };
-            parse_bytes(stream, &rest[3..], at + 3).map(Entry::Bytes)
+/// `at` is the column (0-based) where `rest` starts in the line. With
+/// `repair`, a bytes line may have spaces for its TAB (then `true`).
+fn parse_entry(rest: &[u8], timestamped: bool, at: usize, repair: bool) -> Result<(Entry, bool), String> {
+    if let [s @ (b'I' | b'O' | b'E'), b':', b' ', ..] = rest {
+        let stream = match s {
+            b'I' => Stream::In,
+            b'O' => Stream::Out,
+            _ => Stream::Err,
+        };
+        let body = &rest[3..];
+        if repair
+            && !body.contains(&b'\t')
+            && let Some((bytes, note)) = spaced_annotation(body, at + 3)?
+        {
+            return Ok((Entry::Bytes(bytes_line(stream, bytes, Some(note))), true));
         }
+        return parse_bytes(stream, body, at + 3).map(|b| (Entry::Bytes(b), false));
+    }
+    parse_other(rest, timestamped).map(|e| (e, false))
+}
+
+/// Any line but a bytes line.
+fn parse_other(rest: &[u8], timestamped: bool) -> Result<Entry, String> {
+    match rest {
         [b'I' | b'O' | b'E', b':', ..] => Err("a bytes line needs a space after the colon".into()),
         [b'#', b':', ..] => {
             let text = utf8(rest)?;
@@ -252,6 +302,11 @@ fn parse_bytes(stream: Stream, rest: &[u8], at: usize) -> Result<Bytes, String> 
     };
     let bytes = unescape(escaped)
         .map_err(|e| format!("bad escaped bytes: {} at column {}", e.reason, at + e.offset + 1))?;
+    Ok(bytes_line(stream, bytes, note))
+}
+
+/// A bytes line's kind and length, from its annotation.
+fn bytes_line(stream: Stream, bytes: Vec<u8>, note: Option<String>) -> Bytes {
     let (kind, len, note) = match &note {
         Some(n) => {
             let (k, len, a) = annotate::read(n, bytes.len());
@@ -259,13 +314,13 @@ fn parse_bytes(stream: Stream, rest: &[u8], at: usize) -> Result<Bytes, String> 
         }
         None => (Kind::Raw, bytes.len() as u64, None),
     };
-    Ok(Bytes {
+    Bytes {
         stream,
         bytes,
         len,
         kind,
         note,
-    })
+    }
 }
 
 #[cfg(test)]

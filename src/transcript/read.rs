@@ -10,6 +10,7 @@ use std::path::Path;
 
 use super::jsonl;
 use super::parse::{ParseError, Parsed, Parser};
+use super::repair::Repairs;
 use crate::escape::escape_text;
 
 /// Why a transcript could not be read to its end.
@@ -38,6 +39,17 @@ impl ReadError {
     }
 }
 
+/// Says on stderr, once per file, what reading it had to repair:
+/// `scptrace: FILE: note: repaired on reading: …` (nothing when nothing was).
+pub fn report_repairs(path: &Path, repairs: &Repairs) {
+    if let Some(note) = repairs.note() {
+        eprintln!(
+            "scptrace: {}",
+            escape_text(&format!("{}: note: {note}", display_name(path)))
+        );
+    }
+}
+
 /// `-` stands for standard input.
 pub fn is_stdin(path: &Path) -> bool {
     path.as_os_str() == "-"
@@ -54,8 +66,12 @@ pub fn display_name(path: &Path) -> String {
 
 /// Reads a transcript file (`-`: standard input), text or JSON Lines, calling `each` for every event
 /// in order. JSON Lines is recognised by a first non-empty line starting
-/// with `{`. An error from `each` is an output error.
-pub fn read_transcript(path: &Path, mut each: impl FnMut(Parsed) -> io::Result<()>) -> Result<(), ReadError> {
+/// with `{`. An error from `each` is an output error. Returns what had to
+/// be repaired (a pasted copy's CR LF, spaces for TABs).
+pub fn read_transcript(
+    path: &Path,
+    mut each: impl FnMut(Parsed) -> io::Result<()>,
+) -> Result<Repairs, ReadError> {
     read_transcript_numbered(path, |_, p| each(p))
 }
 
@@ -63,7 +79,7 @@ pub fn read_transcript(path: &Path, mut each: impl FnMut(Parsed) -> io::Result<(
 pub fn read_transcript_numbered(
     path: &Path,
     mut each: impl FnMut(u64, Parsed) -> io::Result<()>,
-) -> Result<(), ReadError> {
+) -> Result<Repairs, ReadError> {
     let input: Box<dyn Read> = if is_stdin(path) {
         Box::new(io::stdin().lock())
     } else {
@@ -73,7 +89,7 @@ pub fn read_transcript_numbered(
     while let Some(line) = r.next_line()? {
         each(line.no, line.parsed).map_err(ReadError::Output)?;
     }
-    Ok(())
+    Ok(r.repairs())
 }
 
 /// One event read, with the number of its line in the file (from 1).
@@ -93,6 +109,8 @@ pub struct Reader<R: Read> {
     json: Option<bool>,
     no: u64,
     max_line: Option<usize>,
+    /// JSON Lines lines that ended in CR LF.
+    json_crlf: u64,
 }
 
 impl<R: Read> Reader<R> {
@@ -104,6 +122,7 @@ impl<R: Read> Reader<R> {
             json: None,
             no: 0,
             max_line: None,
+            json_crlf: 0,
         }
     }
 
@@ -137,12 +156,19 @@ impl<R: Read> Reader<R> {
                 }));
             }
             let line = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
-            if self.json.is_none() && !line.is_empty() {
+            if self.json.is_none() && !line.is_empty() && line != b"\r" {
                 self.json = Some(line[0] == b'{');
             }
             // The text parser sees every line, blank ones included, so its line
             // numbers are the file's.
             let parsed = if self.json == Some(true) {
+                let line = match line.strip_suffix(b"\r") {
+                    Some(l) => {
+                        self.json_crlf += 1;
+                        l
+                    }
+                    None => line,
+                };
                 if line.is_empty() {
                     continue;
                 }
@@ -157,6 +183,14 @@ impl<R: Read> Reader<R> {
                 return Ok(Some(Line { no: self.no, parsed }));
             }
         }
+    }
+
+    /// What had to be repaired in the lines read so far
+    /// ([`Repairs::note`] says it in words).
+    pub fn repairs(&self) -> Repairs {
+        let mut r = self.text.repairs();
+        r.crlf += self.json_crlf;
+        r
     }
 }
 

@@ -11,6 +11,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
 use super::read::{ReadError, read_transcript};
+use super::repair::Repairs;
 use super::{Entry, Kind, Stream};
 use crate::protocol::{self, Decoder, Dir, Event, Protocol, scp};
 use crate::shell::shell_split;
@@ -153,6 +154,8 @@ pub struct Verdict {
     pub gaps: u64,
     /// The transcript is framed per message (it should hold its violations).
     pub framed: bool,
+    /// What reading it had to repair (a pasted copy's).
+    pub repairs: Repairs,
 }
 
 impl Verdict {
@@ -180,6 +183,7 @@ pub fn verdict(path: &Path) -> Result<Verdict, ReadError> {
         messages: 0,
         gaps: 0,
         framed: false,
+        repairs: Repairs::default(),
     };
     let mut redecoder: Option<Redecoder> = None;
     let (mut any, mut invocation, mut exit, mut truncated) = (false, None, false, false);
@@ -192,7 +196,7 @@ pub fn verdict(path: &Path) -> Result<Verdict, ReadError> {
             }
         }
     };
-    read_transcript(path, |p| {
+    v.repairs = read_transcript(path, |p| {
         any = true;
         match &p.event.entry {
             Entry::Invocation(text) if invocation.is_none() => {
