@@ -206,22 +206,26 @@ pub fn status_code(status: ExitStatus) -> i32 {
 /// wait status: the same exit code, or death by the same signal.
 pub fn exit_like(status: ExitStatus) -> ! {
     if let Some(sig) = status.signal().and_then(|s| Signal::try_from(s).ok()) {
-        // Default disposition, unblocked, then raise: the kernel kills us by it.
-        let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-        unsafe {
-            let _ = signal::sigaction(sig, &dfl);
-        }
-        // Dump core only if the child did, so the parent sees the same status
-        // bits; otherwise no core file of our own.
-        if !status.core_dumped() {
-            let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
-        }
-        let mut set = SigSet::empty();
-        set.add(sig);
-        let _ = set.thread_unblock();
-        let _ = signal::raise(sig);
-        // A signal whose default is not fatal (SIGCHLD, SIGCONT…): the shell convention.
-        std::process::exit(128 + sig as i32);
+        die_by(sig, status.core_dumped());
     }
     std::process::exit(status.code().unwrap_or(1))
+}
+
+/// Ends this process by `sig`: default disposition, unblocked, raised. A
+/// core file only if `core` (the child dumped one, so the parent sees the
+/// same status bits); otherwise none of our own.
+pub fn die_by(sig: Signal, core: bool) -> ! {
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    unsafe {
+        let _ = signal::sigaction(sig, &dfl);
+    }
+    if !core {
+        let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
+    }
+    let mut set = SigSet::empty();
+    set.add(sig);
+    let _ = set.thread_unblock();
+    let _ = signal::raise(sig);
+    // A signal whose default is not fatal (SIGCHLD, SIGCONT…): the shell convention.
+    std::process::exit(128 + sig as i32)
 }

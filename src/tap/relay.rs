@@ -198,6 +198,9 @@ struct Ctx {
 /// What the relay hands back: how the child ended.
 pub struct Relayed {
     pub status: ExitStatus,
+    /// A signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) that came after the child
+    /// exited and ended the wait for the rest of its output: scptrace dies of it.
+    pub ended_by: Option<Signal>,
 }
 
 /// Relays our stdin/stdout/stderr to and from the child until the child has
@@ -261,7 +264,8 @@ pub fn relay(
     let mut status: Option<ExitStatus> = sp.child.try_wait()?;
     let mut events = Events::with_capacity(16);
     let mut sigs = Vec::new();
-    loop {
+    let mut ended_by = None;
+    while ended_by.is_none() {
         // Move bytes until nothing moves; readiness flags persist until EAGAIN.
         loop {
             let mut progress = false;
@@ -308,6 +312,10 @@ pub fn relay(
         for ev in events.iter() {
             if ev.token() == SIGNALS {
                 child::drain_signals(signals, &mut sigs);
+                // Whether the child is still there to be told.
+                if status.is_none() {
+                    status = sp.child.try_wait()?;
+                }
                 for sig in sigs.drain(..) {
                     if sig == Signal::SIGCHLD {
                         continue;
@@ -316,12 +324,15 @@ pub fn relay(
                         // The child may already be gone: then there is nobody to tell.
                         let _ = kill(pid, sig);
                         tracer.note(format!("received {sig}, forwarded to the child"));
-                    } else {
-                        tracer.note(format!("received {sig} after the child exited"));
+                    } else if ended_by.is_none() {
+                        // Only the drain is left (a grandchild may hold the
+                        // pipes for as long as it likes): the signal ends it,
+                        // and scptrace then dies of it, as its sender expects.
+                        tracer.note(format!(
+                            "received {sig} after the child exited: not waiting for the rest of its output"
+                        ));
+                        ended_by = Some(sig);
                     }
-                }
-                if status.is_none() {
-                    status = sp.child.try_wait()?;
                 }
                 continue;
             }
@@ -344,7 +355,7 @@ pub fn relay(
         Some(s) => s,
         None => sp.child.wait()?,
     };
-    Ok(Relayed { status })
+    Ok(Relayed { status, ended_by })
 }
 
 fn register(poll: &Poll, end: &mut Endpoint, token: Token, interest: Interest) {

@@ -175,6 +175,9 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
     tracer.exit(child::status_code(relayed.status));
     tracer.flush();
     drop(tracer);
+    if let Some(sig) = relayed.ended_by {
+        child::die_by(sig, false);
+    }
     child::exit_like(relayed.status)
 }
 

@@ -11,6 +11,9 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
 use crate::util::*;
 
 /// Starts `cmd` (in its own process group) with its stdin and stdout one end
@@ -152,4 +155,60 @@ fn one_socket_for_all_stdio_keeps_stderr_after_stdout_ends() {
         "{}",
         tail(&t.text)
     );
+}
+
+/// The program exits but a grandchild keeps its pipes (`sleep 6 &`): a
+/// SIGTERM or SIGINT then ends the wait for their EOF, and scptrace dies of
+/// it (default disposition) as a shell expects. It used to note the signal
+/// and linger until the grandchild was done (6 s).
+#[test]
+fn signal_after_the_child_exited_ends_the_drain() {
+    for sig in [Signal::SIGTERM, Signal::SIGINT] {
+        let sb = Sandbox::new();
+        fs::create_dir(sb.p("dst")).unwrap();
+        let mut cmd = traced(&sb, &["/bin/sh", "-c", "sleep 6 & exec /usr/bin/scp -t dst"]);
+        let mut d = Dialog::start(&mut cmd);
+        let pid = d.pid();
+        d.expect(b"\0");
+        d.send(b"C0644 3 f\nhi\n\0");
+        d.expect(b"\0\0");
+        d.close();
+        // The real scp ends on EOF; wait until it has been reaped (only
+        // `sleep`, now the init's, holds the pipes).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !children(pid).is_empty() {
+            assert!(Instant::now() < deadline, "the real scp did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let sent = Instant::now();
+        kill(Pid::from_raw(pid as i32), sig).unwrap();
+        let (st, _out, err) = d.wait_using(|c| {
+            let st = wait_at_most(c, Duration::from_secs(10));
+            st.unwrap_or_else(|| panic!("scptrace still running 10 s after {sig}"))
+        });
+        let took = sent.elapsed();
+        // The sleep in the group, if scptrace left first.
+        kill_group(pid);
+        assert!(
+            took < Duration::from_secs(4),
+            "{sig}: scptrace took {took:?} (the grandchild holds the pipes for 6 s)"
+        );
+        assert_eq!(
+            st.signal(),
+            Some(sig as i32),
+            "{sig}: {st:?}, stderr {}",
+            String::from_utf8_lossy(&err)
+        );
+        assert_eq!(fs::read(sb.p("dst/f")).unwrap(), b"hi\n");
+        let t = Transcript::parse(&sb.p("T"));
+        assert_eq!(t.exit(), 0, "{sig}: the child's own status");
+        assert!(
+            t.has_line(|l| l.starts_with(">>> received ")
+                && l.contains(sig.as_str())
+                && l.contains("after the child exited")),
+            "{sig}:\n{}",
+            tail(&t.text)
+        );
+    }
 }
