@@ -10,21 +10,22 @@ use crate::config::{Flags, Settings};
 use crate::protocol::Protocol;
 use crate::protocol::scp;
 use crate::tap::session::{self, Output, Target};
-use crate::tap::standin;
+use crate::tap::standin::{self, Hop};
 
 /// Runs the stand-in with scp's arguments (without `argv[0]`).
 pub fn run(argv0: OsString, args: Vec<OsString>) -> Result<i32> {
     standin::check_hop()?;
     let settings = Settings::load(Flags::default());
     let real = standin::find_real_scp(&settings)?;
-    standin::mark_hop();
     // Inside a transfer `scptrace forced` already traces: don't trace it twice.
-    if std::env::var_os("SCPTRACE_ACTIVE").is_some() {
-        return Err(standin::exec_real(&real.path, &argv0, &args));
-    }
-    let Some(opts) = scp::Options::from_scp_args(&args) else {
-        return Err(standin::exec_real(&real.path, &argv0, &args));
+    let opts = match scp::Options::from_scp_args(&args) {
+        Some(opts) if std::env::var_os("SCPTRACE_ACTIVE").is_none() => opts,
+        _ => {
+            standin::mark_hop(Hop::Exec);
+            return Err(standin::exec_real(&real.path, &argv0, &args));
+        }
     };
+    standin::mark_hop(Hop::Spawn);
     let target = Target {
         program: real.path,
         argv0,

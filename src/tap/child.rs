@@ -143,6 +143,17 @@ pub fn ignore_sigxfsz() {
     let _ = unsafe { signal::sigaction(Signal::SIGXFSZ, &ign) };
 }
 
+/// Sets SIGCHLD to its default before a child is spawned. Ignored (as a
+/// parent may leave it), the kernel reaps a child that exits before our
+/// handler is installed, and the wait then failed with ECHILD: exit 1 and
+/// "No child processes" instead of the child's status (issue 10). The child
+/// still starts with the disposition we were given (`with_start_signals`).
+pub fn default_sigchld() {
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    // Safe: SIG_DFL installs no code. Failure leaves it as it was.
+    let _ = unsafe { signal::sigaction(Signal::SIGCHLD, &dfl) };
+}
+
 /// Reads pending signal numbers from the self-pipe.
 pub fn drain_signals(pipe: &SignalPipe, out: &mut Vec<Signal>) {
     let mut buf = [0u8; 64];

@@ -151,18 +151,57 @@ fn check_ancestors(fd: &OwnedFd, shown: &Path, me: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Creates a transcript at an explicit path (`-o FILE`): 0600, never through a
-/// symlink; an existing regular file is replaced only because the user named it.
+/// Creates a transcript at an explicit path (`-o FILE`), never through a
+/// symlink. A new file is 0600. An existing regular file is replaced by a
+/// new 0600 file renamed over it (the user named it), so its old mode (say
+/// 0644, readable by all) never applies to a transcript: truncating it in
+/// place kept that mode (issue 10). Anything else that exists (a FIFO, a
+/// device such as /dev/full) is written as it is.
 pub fn create_named(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let fail = |e: io::Error| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()));
+    let new_file = |p: &Path| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(p)
+    };
+    let existing = match std::fs::symlink_metadata(path) {
+        Ok(m) => m.file_type(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return new_file(path).map_err(fail),
+        Err(e) => return Err(fail(e)),
+    };
+    if existing.is_symlink() {
+        return Err(fail(io::Error::other("is a symlink; refusing to follow it")));
+    }
+    if !existing.is_file() {
+        // A FIFO or a device: nothing to replace, no mode of ours to give.
+        let kind_ok = existing.is_fifo() || existing.is_char_device();
+        if !kind_ok {
+            return Err(fail(io::Error::other(
+                "not a regular file, FIFO or character device",
+            )));
+        }
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(path)
+            .map_err(fail);
+    }
+    // A temporary name in the same directory, then rename(2) over the file.
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.scptrace-tmp", std::process::id()));
+    let file = new_file(&tmp).map_err(fail)?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(e));
+    }
+    Ok(file)
 }
 
 /// The transcript file's write buffer. It holds whole lines (a transcript

@@ -155,6 +155,8 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
         tracer.note(note.clone());
     }
 
+    // Our own exit-status wait needs a SIGCHLD that is not ignored.
+    child::default_sigchld();
     let spawned = match child::spawn(&target.program, &target.argv0, &target.args) {
         Ok(s) => {
             // A transcript past RLIMIT_FSIZE must fail with EFBIG, not kill us.

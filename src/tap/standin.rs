@@ -84,11 +84,25 @@ fn find_unchecked(settings: &Settings, path_var: Option<&OsStr>) -> Result<RealS
     })
 }
 
-/// Marks the real scp we start (or exec) with our pid. A stand-in that finds
-/// its own pid there (we exec'd into it) or its parent's (we spawned it) was
-/// started by scptrace as "the real scp": the resolution loops, e.g. through a
-/// copy of scptrace on PATH that is not the same file.
+/// Marks the real scp we start (or exec) with how and by whom:
+/// `exec:PID` when we exec it (it keeps our pid), `spawn:PID` when we spawn
+/// it (its parent is PID). A stand-in whose own pid matches an `exec:` mark,
+/// or whose parent's matches a `spawn:` mark, was started by scptrace as "the
+/// real scp": the resolution loops, e.g. through a copy of scptrace on PATH
+/// that is not the same file. Anything else the real scp starts in turn
+/// passes: a client's `-S` program that runs `scp -t` locally is the
+/// client's child, whose parent is the exec'd pid (a bare pid, as this
+/// variable used to hold, matched either way: a false loop, issue 10).
 pub const HOP_VAR: &str = "SCPTRACE_HOP";
+
+/// How the real scp is started, for [`mark_hop`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hop {
+    /// We exec it: it is this very process.
+    Exec,
+    /// We spawn it: it is our child.
+    Spawn,
+}
 
 /// How many stand-ins are above this one in the process tree (through the
 /// environment). Real chains are short (a client exec'd by a stand-in whose
@@ -113,10 +127,13 @@ pub fn check_hop() -> Result<()> {
     let Some(v) = std::env::var_os(HOP_VAR) else {
         return Ok(());
     };
-    let Ok(hop) = v.to_string_lossy().parse::<i32>() else {
-        return Ok(());
+    let v = v.to_string_lossy();
+    let looped = match v.split_once(':') {
+        Some(("exec", pid)) => pid.parse::<i32>().ok() == Some(nix::unistd::getpid().as_raw()),
+        Some(("spawn", pid)) => pid.parse::<i32>().ok() == Some(nix::unistd::getppid().as_raw()),
+        _ => false,
     };
-    if hop == nix::unistd::getpid().as_raw() || hop == nix::unistd::getppid().as_raw() {
+    if looped {
         bail!(
             "the real scp resolved to scptrace again (another copy of it is on PATH?); set SCPTRACE_REAL_SCP to the real scp, e.g. /usr/bin/scp"
         );
@@ -124,10 +141,14 @@ pub fn check_hop() -> Result<()> {
     Ok(())
 }
 
-/// Sets [`HOP_VAR`] for whatever we start next (single-threaded: called
-/// before any thread or child exists).
-pub fn mark_hop() {
-    let pid = nix::unistd::getpid().as_raw().to_string();
+/// Sets [`HOP_VAR`] for the real scp we start next, `how` we start it
+/// (single-threaded: called before any thread or child exists).
+pub fn mark_hop(how: Hop) {
+    let kind = match how {
+        Hop::Exec => "exec",
+        Hop::Spawn => "spawn",
+    };
+    let pid = format!("{kind}:{}", nix::unistd::getpid().as_raw());
     let depth = std::env::var(DEPTH_VAR)
         .ok()
         .and_then(|v| v.parse::<u32>().ok())
