@@ -3,6 +3,8 @@ CARGO  ?= cargo
 prefix ?= /usr/local
 DESTDIR ?=
 BIN    := target/release/scptrace
+# Where `man` and `completions` write (the tests point it elsewhere).
+GENDIR ?= target
 
 .PHONY: all build release test test-deps lint demo bench bench-instructions install uninstall clean man completions fuzz harden-long
 
@@ -62,26 +64,29 @@ fuzz:
 harden-long:
 	$(CARGO) test --release --test it harden:: -- --ignored --nocapture
 
-# Generated from the CLI definition (clap), never written by hand.
+# Generated from the CLI definition (clap), never written by hand: scptrace.1
+# and one page per subcommand, scptrace-COMMAND.1 (stale pages removed first).
 man: build
-	mkdir -p target/man
-	$(BIN) generate man > target/man/scptrace.1
+	rm -rf $(GENDIR)/man
+	$(BIN) generate man --dir $(GENDIR)/man
 
 completions: build
-	mkdir -p target/completions
-	$(BIN) generate bash > target/completions/scptrace.bash
-	$(BIN) generate zsh > target/completions/_scptrace
-	$(BIN) generate fish > target/completions/scptrace.fish
+	mkdir -p $(GENDIR)/completions
+	$(BIN) generate bash > $(GENDIR)/completions/scptrace.bash
+	$(BIN) generate zsh > $(GENDIR)/completions/_scptrace
+	$(BIN) generate fish > $(GENDIR)/completions/scptrace.fish
 
 install: build man completions
 	install -Dm755 $(BIN) $(DESTDIR)$(prefix)/bin/scptrace
-	install -Dm644 target/man/scptrace.1 $(DESTDIR)$(prefix)/share/man/man1/scptrace.1
-	install -Dm644 target/completions/scptrace.bash $(DESTDIR)$(prefix)/share/bash-completion/completions/scptrace
-	install -Dm644 target/completions/_scptrace $(DESTDIR)$(prefix)/share/zsh/site-functions/_scptrace
-	install -Dm644 target/completions/scptrace.fish $(DESTDIR)$(prefix)/share/fish/vendor_completions.d/scptrace.fish
+	install -d $(DESTDIR)$(prefix)/share/man/man1
+	install -m644 $(GENDIR)/man/*.1 $(DESTDIR)$(prefix)/share/man/man1/
+	install -Dm644 $(GENDIR)/completions/scptrace.bash $(DESTDIR)$(prefix)/share/bash-completion/completions/scptrace
+	install -Dm644 $(GENDIR)/completions/_scptrace $(DESTDIR)$(prefix)/share/zsh/site-functions/_scptrace
+	install -Dm644 $(GENDIR)/completions/scptrace.fish $(DESTDIR)$(prefix)/share/fish/vendor_completions.d/scptrace.fish
 
 uninstall:
 	rm -f $(DESTDIR)$(prefix)/bin/scptrace $(DESTDIR)$(prefix)/share/man/man1/scptrace.1
+	rm -f $(DESTDIR)$(prefix)/share/man/man1/scptrace-*.1
 	rm -f $(DESTDIR)$(prefix)/share/bash-completion/completions/scptrace
 	rm -f $(DESTDIR)$(prefix)/share/zsh/site-functions/_scptrace $(DESTDIR)$(prefix)/share/fish/vendor_completions.d/scptrace.fish
 

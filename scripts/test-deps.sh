@@ -5,7 +5,8 @@
 #   Debian packages (as root, with apt): openssh-server (sshd for the loopback
 #   harness), openssh-client, putty-tools (pscp, puttygen), curl with libssh2
 #   (scp://), ruby-net-scp with the ed25519 helpers net-ssh needs for ed25519
-#   keys, dropbear-bin (dbclient, dropbearconvert) and time (/usr/bin/time).
+#   keys, dropbear-bin (dbclient, dropbearconvert), time (/usr/bin/time) and
+#   man-db (man -l renders the generated pages in tests/it/man.rs).
 #   Python packages (tests/clients/requirements.txt): a venv under the build
 #   directory, $CARGO_TARGET_DIR or target/, at test-venv/ (override with
 #   SCPTRACE_TEST_VENV).
@@ -38,9 +39,10 @@ declare -A apt_files=(
     [ruby-bcrypt-pbkdf]=
     [dropbear-bin]=/usr/bin/dbclient
     [time]=/usr/bin/time
+    [man-db]=/usr/bin/man
 )
 apt_order=(openssh-server openssh-client putty-tools curl ruby-net-scp ruby-ed25519
-    ruby-bcrypt-pbkdf dropbear-bin time)
+    ruby-bcrypt-pbkdf dropbear-bin time man-db)
 
 # One dpkg-query for all of them; without dpkg, fall back to the files.
 missing_apt=()

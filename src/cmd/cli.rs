@@ -41,8 +41,7 @@ pub enum Command {
     Uninstall(UninstallArgs),
     /// Explain what a non-interactive ssh session on this machine runs as `scp`
     Doctor(DoctorArgs),
-    /// Print the man page or a shell completion script
-    #[command(hide = true)]
+    /// Print the man pages or a shell completion script
     Generate(GenerateArgs),
 }
 
@@ -350,7 +349,7 @@ pub struct DoctorArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum What {
-    /// The man page (roff), scptrace.1
+    /// The man pages (roff): scptrace.1, and with --dir one per command
     Man,
     Bash,
     Zsh,
@@ -358,9 +357,13 @@ pub enum What {
     Elvish,
 }
 
-/// Print the man page or a shell completion script to stdout
+/// Print the man pages or a shell completion script
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     #[arg(value_enum)]
     pub what: What,
+    /// man: write every page (scptrace.1, scptrace-COMMAND.1) into DIR
+    /// instead of scptrace.1 to stdout
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }

@@ -6,6 +6,7 @@ mod e2e;
 mod harden;
 mod hostile_user;
 mod layers;
+mod man;
 mod pasted;
 mod peers;
 mod record;
