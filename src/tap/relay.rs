@@ -60,6 +60,10 @@ struct Flow {
     end: usize,
     /// The source reached its end (or failed); nothing more will be read.
     src_eof: bool,
+    /// That end was the source's own (EOF or a read error), not our giving up.
+    eof_seen: bool,
+    /// The end is in the transcript (`>>> … closed`), or never will be.
+    reported: bool,
     /// The destination was closed by us or failed; nothing more will be written.
     dst_done: bool,
     /// splice(2) may be tried (cleared when the kernel refuses it for these fds).
@@ -76,6 +80,8 @@ impl Flow {
             start: 0,
             end: 0,
             src_eof: false,
+            eof_seen: false,
+            reported: false,
             dst_done: false,
             splice: true,
         }
@@ -272,12 +278,14 @@ pub fn relay(
             for f in flows.iter_mut() {
                 progress |= pump(f, &cx, tracer);
             }
-            if flows[2].src_eof && flows[2].src.open && (flows[1].src_eof || status.is_some()) {
+            let err = &flows[2];
+            if err.eof_seen && !err.reported && err.drained() && (flows[1].reported || status.is_some()) {
                 // The child's stderr ended. When a process exits, the kernel
                 // reports its stdout and stderr hang-ups in either order, so
                 // "stderr closed" waits for stdout's end (or the exit): the
                 // transcript stays the same from run to run.
                 tracer.closed(Stream::Err);
+                flows[2].reported = true;
                 close_endpoint(&mut flows[2].src, &cx);
                 progress = true;
             }
@@ -349,6 +357,13 @@ pub fn relay(
             }
         }
     }
+    let lost = flows[0].pending();
+    if lost > 0 && !flows[0].dst_done {
+        // The transcript shows delivered bytes only: say what was not.
+        tracer.note(format!(
+            "{lost} bytes from the peer not delivered: the child's stdin was full when it exited"
+        ));
+    }
     tracer.flush();
     // The child's stdin end, if still open, closes with the process.
     let status = match status {
@@ -382,6 +397,10 @@ fn pump(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer) -> bool {
     while f.pending() > 0 && !f.dst_done && f.dst.ready {
         match sys_write(f.dst.fd, &f.buf[f.start..f.end]) {
             Ok(n) => {
+                // The transcript holds what was delivered, in the order it
+                // was: bytes our write never took are not in it (an aborted
+                // download counted bytes its reader never got).
+                tracer.bytes(f.stream, &f.buf[f.start..f.start + n]);
                 f.start += n;
                 progress = true;
             }
@@ -400,6 +419,7 @@ fn pump(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer) -> bool {
     }
     if f.src_eof && f.pending() == 0 && !f.dst_done {
         // Everything read has been written: pass the EOF on.
+        report_end(f, tracer);
         close_dst(f, cx);
         progress = true;
     }
@@ -417,13 +437,13 @@ fn pump(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer) -> bool {
                 if f.stream == Stream::Err {
                     // Reported by the caller, after a look at stdout: see `relay`.
                     f.src_eof = true;
+                    f.eof_seen = true;
                     return true;
                 }
-                src_ended(f, cx, tracer);
+                src_ended(f, cx);
                 progress = true;
             }
             Ok(n) => {
-                tracer.bytes(f.stream, &f.buf[f.end..f.end + n]);
                 f.end += n;
                 progress = true;
             }
@@ -432,7 +452,7 @@ fn pump(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer) -> bool {
             // EIO on a hung-up tty, ECONNRESET on a socket: an end, with a reason.
             Err(e) => {
                 tracer.problem(format!("reading {} failed: {e}", source_name(f.stream)));
-                src_ended(f, cx, tracer);
+                src_ended(f, cx);
                 progress = true;
             }
         }
@@ -448,10 +468,21 @@ fn source_name(s: Stream) -> &'static str {
     }
 }
 
-fn src_ended(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer) {
+/// The source ended; the transcript says so once what it gave is delivered
+/// ([`report_end`]).
+fn src_ended(f: &mut Flow, cx: &Ctx) {
     f.src_eof = true;
-    tracer.closed(f.stream);
+    f.eof_seen = true;
     close_endpoint(&mut f.src, cx);
+}
+
+/// `>>> stdin closed` / `stdout closed`, after the last byte delivered
+/// (stderr's is written by the loop, see `relay`).
+fn report_end(f: &mut Flow, tracer: &mut Tracer) {
+    if f.eof_seen && !f.reported && f.stream != Stream::Err {
+        tracer.closed(f.stream);
+        f.reported = true;
+    }
 }
 
 /// The destination will never take more bytes: drop what is buffered and stop
@@ -468,7 +499,10 @@ fn dst_failed(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer, e: io::Error) {
             format!("writing our stderr failed ({e}); {lost} bytes of the child's stderr not delivered")
         }
     };
+    // An end of the source that came before the failure is told first.
+    report_end(f, tracer);
     tracer.note(what);
+    f.reported = true;
     f.dst_done = true;
     f.start = 0;
     f.end = 0;
@@ -566,7 +600,7 @@ fn splice_step(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer, budget: u64) -> Opti
         return Some(true);
     }
     if n == 0 {
-        src_ended(f, cx, tracer);
+        src_ended(f, cx);
         return Some(true);
     }
     let err = io::Error::last_os_error();

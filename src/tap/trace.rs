@@ -368,7 +368,8 @@ impl Tracer {
         self.push_now(Entry::Invocation(argv));
     }
 
-    /// Bytes that passed on `stream`, as read.
+    /// Bytes that passed on `stream`: delivered to its destination, in the
+    /// order they were (the relay reports a write, not the read before it).
     pub fn bytes(&mut self, stream: Stream, data: &[u8]) {
         self.seq += 1;
         if data.is_empty() {
@@ -655,11 +656,16 @@ impl Tracer {
 
     /// A `!!` line about tracing itself (a failed read, the log cap).
     pub fn problem(&mut self, text: String) {
+        // An observation of its own: lines framed later from bytes passed
+        // before it (the rest of a data frame) are placed before it.
+        self.seq += 1;
         self.push_now(Entry::Problem(text));
     }
 
     /// A `>>>` line: something observed that is neither bytes nor a violation.
     pub fn note(&mut self, text: String) {
+        // As for `problem`: after every byte passed so far.
+        self.seq += 1;
         self.push_now(Entry::Note(text));
     }
 

@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -208,6 +208,121 @@ fn signal_after_the_child_exited_ends_the_drain() {
                 && l.contains(sig.as_str())
                 && l.contains("after the child exited")),
             "{sig}:\n{}",
+            tail(&t.text)
+        );
+    }
+}
+
+/// A case's name, its options to `run`, and its environment.
+type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
+
+/// Bytes waiting in a pipe (`FIONREAD`).
+fn pipe_len(fd: &impl AsRawFd) -> usize {
+    let mut n: nix::libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    let r = unsafe { nix::libc::ioctl(fd.as_raw_fd(), nix::libc::FIONREAD, &mut n) };
+    assert_eq!(r, 0, "FIONREAD");
+    n as usize
+}
+
+/// A download whose reader stops after 100 bytes (`… | head -c100`): the
+/// transcript counts the bytes delivered (read by the reader, or left in its
+/// pipe when it went away), not the ones scptrace had read from the real scp
+/// and could not write, and shows them before the note on the failure. It
+/// used to count every byte read (the data line said up to 196608 of a
+/// 65536-byte delivery, and with `--data full` its last line came after the
+/// note).
+#[test]
+fn aborted_download_counts_delivered_bytes() {
+    let big = random_bytes(3 << 20, 11);
+    let cases: [Case; 3] = [
+        ("default", &[], &[]),
+        ("--data full", &["--data", "full"], &[]),
+        ("SCPTRACE_SPLICE=0", &[], &[("SCPTRACE_SPLICE", "0")]),
+    ];
+    for (what, opts, env) in cases {
+        let sb = Sandbox::new();
+        fs::write(sb.p("BIG"), &big).unwrap();
+        let mut cmd = sb.command_in(bin());
+        cmd.arg("run")
+            .args(opts)
+            .args(["-o", "T", "--", "/usr/bin/scp", "-f", "BIG"]);
+        cmd.envs(env.iter().copied());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let err = reader(child.stderr.take().unwrap());
+        stdin.write_all(b"\0").unwrap();
+        let mut record = Vec::new();
+        while !record.ends_with(b"\n") {
+            let mut b = [0u8];
+            out.read_exact(&mut b).unwrap();
+            record.push(b[0]);
+        }
+        assert_eq!(record, b"C0644 3145728 BIG\n", "{what}");
+        stdin.write_all(b"\0").unwrap();
+        let mut head = [0u8; 100];
+        out.read_exact(&mut head).unwrap();
+        // Stop reading: wait for the pipe to fill and stay full.
+        let mut last = (pipe_len(&out), Instant::now());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while last.1.elapsed() < Duration::from_millis(500) {
+            assert!(Instant::now() < deadline, "{what}: the pipe never settled");
+            std::thread::sleep(Duration::from_millis(20));
+            let n = pipe_len(&out);
+            if n != last.0 {
+                last = (n, Instant::now());
+            }
+        }
+        let delivered = (100 + last.0) as u64;
+        drop(out); // the reader goes away
+        let st = wait_deadline(&mut child, DEADLINE, &what);
+        drop(stdin);
+        let err = err.join().unwrap();
+        assert_eq!(
+            st.signal(),
+            Some(13),
+            "{what}: {st:?} {}",
+            String::from_utf8_lossy(&err)
+        );
+        assert_eq!(&head[..], &big[..100], "{what}");
+        let t = Transcript::parse(&sb.p("T"));
+        assert_eq!(t.exit(), -13, "{what}");
+        assert_eq!(
+            t.data_bytes(),
+            delivered,
+            "{what}: the data lines count {} B, {delivered} B were delivered:\n{}",
+            t.data_bytes(),
+            tail(&t.text)
+        );
+        assert!(
+            t.problems()
+                .iter()
+                .any(|p| p.contains(&format!("after {delivered} of the 3145728 bytes"))),
+            "{what}: {:?}",
+            t.problems()
+        );
+        if opts.contains(&"full") {
+            let o = t.stream('O');
+            assert_eq!(
+                &o[record.len()..],
+                &big[..delivered as usize],
+                "{what}: the O: data"
+            );
+        }
+        let lines = t.bare();
+        let note = lines
+            .iter()
+            .position(|l| l.starts_with(">>> writing our stdout failed"))
+            .unwrap_or_else(|| panic!("{what}: no note on the failed write:\n{}", tail(&t.text)));
+        let last_o = lines.iter().rposition(|l| l.starts_with("O: ")).unwrap();
+        assert!(
+            last_o < note,
+            "{what}: an O: line after the note:\n{}",
             tail(&t.text)
         );
     }
