@@ -95,6 +95,9 @@ pub(crate) struct Conv {
     /// Replies whose id matched no request, not yet explained by the
     /// client reusing an outstanding id (for `duplicate-id`, `outstanding`).
     unknown_replies: u64,
+    /// The server's output ended inside a packet: what is left unanswered
+    /// was reported with that `truncated`, not as `outstanding`.
+    out_cut: bool,
 }
 
 /// A set of packet types (one bit per type byte).
@@ -795,18 +798,36 @@ impl Conv {
 
     // ---- the end -----------------------------------------------------------
 
+    /// The requests no reply will answer: how many, and the oldest (those
+    /// already reported are left out).
+    fn unanswered(&self) -> Option<(u64, RequestRef)> {
+        let mut live = self.pending.iter().filter(|p| !p.flagged);
+        let first = live.next()?;
+        Some((1 + live.count() as u64, first.r.clone()))
+    }
+
+    /// The server's output was cut inside a packet: one root cause with
+    /// the requests it leaves unanswered (so far; later ones are too), which
+    /// `truncated` reports, in place of `outstanding` at the end.
+    pub fn cut_out(&mut self) -> (u64, Option<RequestRef>) {
+        self.out_cut = true;
+        match self.unanswered() {
+            Some((count, first)) if !self.raw[1] && count > self.unknown_replies => {
+                (count, Some(first))
+            }
+            _ => (0, None),
+        }
+    }
+
     /// The session is over: what is left unanswered. `out_bytes` is how many
     /// bytes the server sent in all.
     pub fn finish(&mut self, out_bytes: u64, out: &mut Vec<Event>) {
-        let mut live = self.pending.iter().filter(|p| !p.flagged);
-        let Some(first) = live.next() else {
+        let Some((count, first)) = self.unanswered() else {
             return;
         };
-        let count = 1 + live.count() as u64;
-        let first = first.r.clone();
         if out_bytes == 0 {
             push(out, None, Detail::NoReply { count, first });
-        } else if !self.raw[1] && count > self.unknown_replies {
+        } else if !self.raw[1] && !self.out_cut && count > self.unknown_replies {
             // Not when the server's direction went raw (its replies were
             // never decoded), nor when as many replies came with unknown ids
             // (they are the answers, mislabelled: reported already).

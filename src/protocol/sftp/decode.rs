@@ -291,6 +291,10 @@ impl Decoder {
                     .filter(|_| t.is_some_and(|t| t != ty::INIT && t != ty::VERSION))
                     .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
                 if s.mode != Mode::Raw {
+                    let (unanswered, oldest) = match dir {
+                        Dir::Out => self.conv.cut_out(),
+                        Dir::In => (0, None),
+                    };
                     out.push(Event::Violation(Violation::new(
                         Some(dir),
                         Detail::Truncated {
@@ -298,6 +302,8 @@ impl Decoder {
                             id,
                             declared,
                             seen,
+                            unanswered,
+                            oldest,
                         },
                     )));
                 }

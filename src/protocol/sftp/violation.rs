@@ -158,12 +158,16 @@ pub enum Detail {
         why: Unexpected,
     },
     /// A packet cut by the end of its direction after `seen` of its
-    /// 4 + `declared` bytes.
+    /// 4 + `declared` bytes. When the server's output is cut, the requests
+    /// it leaves unanswered are the same root cause: `unanswered` counts
+    /// them, `oldest` is the first (no `outstanding` is reported then).
     Truncated {
         ty: Option<u8>,
         id: Option<u32>,
         declared: Option<u32>,
         seen: u64,
+        unanswered: u64,
+        oldest: Option<RequestRef>,
     },
     /// A reply of type `ty` whose id no outstanding request has.
     UnknownId {

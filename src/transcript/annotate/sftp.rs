@@ -405,11 +405,21 @@ pub fn violation_text(v: &Violation) -> String {
             id,
             declared,
             seen,
+            unanswered,
+            oldest,
         } => format!(
-            "the stream ended inside a {}{} packet, after {seen} of {} B",
+            "the stream ended inside a {}{} packet, after {seen} of {} B{}",
             t.map(type_name).unwrap_or_else(|| "".into()),
             opt_id(*id),
-            declared.map_or_else(|| "?".to_string(), |d| (u64::from(d) + 4).to_string())
+            declared.map_or_else(|| "?".to_string(), |d| (u64::from(d) + 4).to_string()),
+            match oldest {
+                Some(first) => format!(
+                    ", leaving {unanswered} request{} unanswered, the oldest: {}",
+                    if *unanswered == 1 { "" } else { "s" },
+                    req_desc(first)
+                ),
+                None => String::new(),
+            }
         ),
         Detail::UnknownId { id, ty: t } => {
             format!(
