@@ -14,6 +14,7 @@ mod refcorpus;
 mod refdecode;
 mod relay;
 mod replay;
+mod sftp;
 mod show;
 mod splice;
 mod sshd;

@@ -102,7 +102,7 @@ pub(crate) fn printed_paths(f: &Finished) -> Vec<PathBuf> {
 }
 
 /// stderr without scptrace's own lines.
-fn client_stderr(f: &Finished) -> String {
+pub(crate) fn client_stderr(f: &Finished) -> String {
     f.stderr_text()
         .lines()
         .filter(|l| !l.starts_with("scptrace: "))

@@ -812,9 +812,7 @@ impl Conv {
     pub fn cut_out(&mut self) -> (u64, Option<RequestRef>) {
         self.out_cut = true;
         match self.unanswered() {
-            Some((count, first)) if !self.raw[1] && count > self.unknown_replies => {
-                (count, Some(first))
-            }
+            Some((count, first)) if !self.raw[1] && count > self.unknown_replies => (count, Some(first)),
             _ => (0, None),
         }
     }

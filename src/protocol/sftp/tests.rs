@@ -1122,7 +1122,10 @@ fn a_cut_reply_and_what_it_left_unanswered() {
     // One root cause, one finding: the OPEN the cut reply would have
     // answered is named in it, not reported again as `outstanding`.
     assert_eq!(v.len(), 1, "{v:?}");
-    let Detail::Truncated { oldest: Some(first), .. } = &v[0].detail else {
+    let Detail::Truncated {
+        oldest: Some(first), ..
+    } = &v[0].detail
+    else {
         panic!("{v:?}")
     };
     assert_eq!(
