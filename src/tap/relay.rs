@@ -275,8 +275,20 @@ pub fn relay(
         // Move bytes until nothing moves; readiness flags persist until EAGAIN.
         loop {
             let mut progress = false;
-            for f in flows.iter_mut() {
-                progress |= pump(f, &cx, tracer);
+            for i in 0..flows.len() {
+                if i == 1 && flows[1].src_eof && !flows[1].dst_done && flows[1].pending() == 0 {
+                    // The child's stdout ended: before that end reaches our
+                    // stdout, pass on what the child wrote to stderr until
+                    // then. The peer acts on the end at once (scp prints
+                    // "Connection closed"), and its message must not overtake
+                    // the child's, which came first (`sh: …: not found`).
+                    let err = &mut flows[2];
+                    if err.src.open && !err.src_eof {
+                        err.src.ready = true;
+                        progress |= pump(err, &cx, tracer);
+                    }
+                }
+                progress |= pump(&mut flows[i], &cx, tracer);
             }
             let err = &flows[2];
             if err.eof_seen && !err.reported && err.drained() && (flows[1].reported || status.is_some()) {
