@@ -113,22 +113,55 @@ pub struct SignalPipe {
 /// Installs the handlers for SIGCHLD and the forwarded signals, and ignores
 /// SIGPIPE (a closed peer is an EPIPE to handle, never a reason to die).
 pub fn install_signal_pipe() -> io::Result<SignalPipe> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
-    SIGNAL_PIPE.store(w.as_raw_fd(), Ordering::Relaxed);
-    let act = SigAction::new(
-        SigHandler::Handler(on_signal),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    for sig in FORWARDED.iter().chain(&[Signal::SIGCHLD]) {
-        // Safe: the handler only performs an async-signal-safe write.
-        unsafe { signal::sigaction(*sig, &act) }.map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+    let pipe = SignalPipe::new()?;
+    pipe.install()?;
+    Ok(pipe)
+}
+
+impl SignalPipe {
+    /// The self-pipe alone, no handler yet: what can fail (fds), before the
+    /// child is spawned (see `session::run_traced`).
+    pub fn new() -> io::Result<SignalPipe> {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+        SIGNAL_PIPE.store(w.as_raw_fd(), Ordering::Relaxed);
+        Ok(SignalPipe { read: r, _write: w })
     }
-    let ign = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
-    unsafe { signal::sigaction(Signal::SIGPIPE, &ign) }
-        .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
-    Ok(SignalPipe { read: r, _write: w })
+
+    /// Installs the handlers that write into this pipe (see [`install_signal_pipe`]).
+    pub fn install(&self) -> io::Result<()> {
+        let act = SigAction::new(
+            SigHandler::Handler(on_signal),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
+        for sig in FORWARDED.iter().chain(&[Signal::SIGCHLD]) {
+            // Safe: the handler only performs an async-signal-safe write.
+            unsafe { signal::sigaction(*sig, &act) }.map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+        }
+        let ign = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+        unsafe { signal::sigaction(Signal::SIGPIPE, &ign) }
+            .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+        Ok(())
+    }
+}
+
+/// File descriptors held for the spawn, taken before anything runs: the
+/// child's three pipes and std's exec-status pipe (8 fds, all open at once
+/// during the spawn; five are free again after it, enough for the relay's
+/// epoll fd and the /dev/null that releases our stdio). When they cannot be
+/// had (`ulimit -n 8`, a full file table), the program is run untraced
+/// instead of failing half-way (issue 10: "Too many open files").
+pub struct FdReserve(#[allow(dead_code)] Vec<(OwnedFd, OwnedFd)>);
+
+impl FdReserve {
+    pub fn take() -> io::Result<FdReserve> {
+        let pipes = (0..4)
+            .map(|_| nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+        Ok(FdReserve(pipes))
+    }
 }
 
 /// Ignores SIGXFSZ from now on. Without this, a transcript that reaches

@@ -122,6 +122,16 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
             settings.keep_days.value,
         );
     }
+    // Everything tracing needs that can fail, before anything runs: failing
+    // here, the program is exec'd untraced, as it would run without us.
+    let reserve = match child::FdReserve::take() {
+        Ok(r) => r,
+        Err(e) => return Err(exec_untraced(&target, &format!("cannot trace: {e}"))),
+    };
+    let signals = match child::SignalPipe::new() {
+        Ok(p) => p,
+        Err(e) => return Err(exec_untraced(&target, &format!("cannot trace: {e}"))),
+    };
     let written = Rc::new(Cell::new(0));
     let mut tracer = match open_writer(settings, &output, &start, &tag, &written) {
         Ok((label, writer)) => Tracer::new(
@@ -131,10 +141,7 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
             settings.data.value,
             target.proto,
         ),
-        Err(e) => {
-            warn(&format!("{e}; the transfer goes on untraced"));
-            Tracer::disabled()
-        }
+        Err(e) => return Err(exec_untraced(&target, &e.to_string())),
     };
     tracer.set_cap(written, settings.max_log_bytes.value);
     tracer.header("scptrace", env!("CARGO_PKG_VERSION"));
@@ -157,6 +164,7 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
 
     // Our own exit-status wait needs a SIGCHLD that is not ignored.
     child::default_sigchld();
+    drop(reserve);
     let spawned = match child::spawn(&target.program, &target.argv0, &target.args) {
         Ok(s) => {
             // A transcript past RLIMIT_FSIZE must fail with EFBIG, not kill us.
@@ -172,7 +180,7 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
     // Only now our handlers: the child was started with the dispositions we
     // were given (an ignored SIGHUP under nohup stays ignored for it). A child
     // that exits before this is found by the relay's first wait.
-    let signals = child::install_signal_pipe()?;
+    signals.install()?;
     let relayed = relay::relay(spawned, &signals, &mut tracer, settings.splice.value)?;
     tracer.exit(child::status_code(relayed.status));
     tracer.flush();
@@ -181,6 +189,22 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
         child::die_by(sig, false);
     }
     child::exit_like(relayed.status)
+}
+
+/// Replaces this process with `target`, untraced, after one warning: what
+/// a failure to set up tracing falls back to, so the transfer runs exactly as
+/// without scptrace (docs/relay.md, "Tracing never breaks a transfer").
+/// Returns only if the exec failed.
+fn exec_untraced(target: &Target, why: &str) -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    warn(&format!("{why}; running {} untraced", target.program.display()));
+    crate::tap::standin::mark_exec_if_spawn();
+    let mut cmd = std::process::Command::new(&target.program);
+    let err = child::with_start_signals(&mut cmd)
+        .arg0(&target.argv0)
+        .args(&target.args)
+        .exec();
+    anyhow::anyhow!("cannot run {}: {err}", target.program.display())
 }
 
 /// Our stderr as a `Write` that survives it being non-blocking (see `warn`).

@@ -160,6 +160,17 @@ pub fn mark_hop(how: Hop) {
     }
 }
 
+/// Turns our own `spawn:` mark into an `exec:` one: the stand-in marked the
+/// real scp as spawned, and the session then exec'd it after all (tracing
+/// could not be set up), so the guard must compare with our pid.
+pub fn mark_exec_if_spawn() {
+    let me = nix::unistd::getpid().as_raw();
+    if std::env::var(HOP_VAR).ok() == Some(format!("spawn:{me}")) {
+        // SAFETY: single-threaded: no thread has been started yet.
+        unsafe { std::env::set_var(HOP_VAR, format!("exec:{me}")) };
+    }
+}
+
 /// Replaces this process with the real scp, same argv: for client invocations,
 /// which must keep the terminal and the progress meter to themselves.
 pub fn exec_real(real: &Path, argv0: &OsStr, args: &[OsString]) -> anyhow::Error {

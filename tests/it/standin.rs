@@ -235,3 +235,138 @@ fn output_file_over_an_existing_readable_file_is_private() {
     run(&mut cmd, Input::Null, DEADLINE).assert_success();
     assert_eq!(fs::metadata(&n).unwrap().mode() & 0o7777, 0o600);
 }
+
+/// Runs `program -t dst` under `ulimit -n N`, one file on stdin: (stdout,
+/// stderr, exit code, the file as it arrived).
+fn upload_with_fd_limit(
+    sb: &Sandbox,
+    program: &std::path::Path,
+    n: u32,
+) -> (Vec<u8>, String, Option<i32>, Option<Vec<u8>>) {
+    let dst = sb.p("dst");
+    let _ = fs::remove_dir_all(&dst);
+    fs::create_dir(&dst).unwrap();
+    let input = sb.p("upload.in");
+    fs::write(&input, b"C0644 6 f\nhello\n\0").unwrap();
+    let mut cmd = sb.command_in("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {n} && exec \"$@\""))
+        .arg("sh")
+        .arg(program)
+        .args(["-t", "dst"])
+        .env("SCPTRACE_LOG_DIR", sb.logs());
+    let f = run(&mut cmd, Input::File(&input), DEADLINE);
+    (
+        f.stdout.clone(),
+        f.stderr_text(),
+        f.status.code(),
+        fs::read(dst.join("f")).ok(),
+    )
+}
+
+/// Issue 10: with few fds (`ulimit -n 8`) the stand-in failed half-way,
+/// `scptrace: cannot run /usr/bin/scp: Too many open files`, and nothing was
+/// uploaded. Tracing that cannot be set up falls back to exec'ing the real
+/// scp untraced with one warning, so every limit behaves as plain scp does.
+#[test]
+fn too_few_fds_run_the_real_scp_untraced() {
+    let sb = Sandbox::new();
+    let mut fell_back = 0;
+    for n in 5..=14 {
+        let plain = upload_with_fd_limit(&sb, REAL_SCP.as_ref(), n);
+        assert_eq!(plain.1, "", "plain scp under ulimit -n {n}");
+        let traced = upload_with_fd_limit(&sb, &sb.standin(), n);
+        assert_eq!(traced.0, plain.0, "stdout under ulimit -n {n}: {}", traced.1);
+        assert_eq!(traced.2, plain.2, "exit code under ulimit -n {n}: {}", traced.1);
+        assert_eq!(traced.3, plain.3, "the file under ulimit -n {n}: {}", traced.1);
+        if !traced.1.is_empty() {
+            assert_eq!(traced.1.lines().count(), 1, "{}", traced.1);
+            assert!(
+                traced.1.starts_with("scptrace: warning: ")
+                    && traced.1.contains("Too many open files")
+                    && traced.1.contains("running /usr/bin/scp untraced"),
+                "{}",
+                traced.1
+            );
+            fell_back += 1;
+        }
+    }
+    assert!(fell_back > 0, "no limit made tracing fail");
+    assert_eq!(upload_with_fd_limit(&sb, &sb.standin(), 8).1.lines().count(), 1);
+}
+
+/// Issue 10: a log directory that is refused (here 0777) or an `-o` file that
+/// cannot be created left scptrace relaying untraced; now the real scp is
+/// exec'd untraced (one warning), so it runs exactly as plain: same pid as
+/// the stand-in (a wrapper named as the real scp records its pid), the
+/// upload byte-identical, nothing written to the refused place.
+#[test]
+fn a_refused_transcript_runs_the_real_scp_untraced() {
+    let sb = Sandbox::new();
+    let wrapper = sb.p("real-scp");
+    fs::write(
+        &wrapper,
+        format!("#!/bin/sh\necho $$ > \"$PID_TO\"\nexec {REAL_SCP} \"$@\"\n"),
+    )
+    .unwrap();
+    set_mode(&wrapper, 0o755);
+    let open = sb.p("open-logs");
+    fs::create_dir(&open).unwrap();
+    set_mode(&open, 0o777);
+    let data = random_bytes(300_000, 4);
+    let mut input = format!("C0644 {} f\n", data.len()).into_bytes();
+    input.extend_from_slice(&data);
+    input.push(0);
+    fs::write(sb.p("upload.in"), &input).unwrap();
+    let cases: [(&str, Vec<String>, std::path::PathBuf); 2] = [
+        ("log dir 0777", vec!["-t".into(), "dst".into()], sb.standin()),
+        (
+            "-o in a missing directory",
+            vec![
+                "run".into(),
+                "-o".into(),
+                sb.p("missing/t.log").display().to_string(),
+                "--".into(),
+                wrapper.display().to_string(),
+                "-t".into(),
+                "dst".into(),
+            ],
+            bin(),
+        ),
+    ];
+    for (what, args, program) in cases {
+        let dst = sb.p("dst");
+        let _ = fs::remove_dir_all(&dst);
+        fs::create_dir(&dst).unwrap();
+        let pid_to = sb.p("pid");
+        let mut cmd = sb.command_in(&program);
+        cmd.args(&args)
+            .env("SCPTRACE_LOG_DIR", &open)
+            .env("SCPTRACE_REAL_SCP", &wrapper)
+            .env("PID_TO", &pid_to)
+            .stdin(fs::File::open(sb.p("upload.in")).unwrap())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd.spawn().unwrap();
+        let out = reader(child.stdout.take().unwrap());
+        let err = reader(child.stderr.take().unwrap());
+        let status = wait_deadline(&mut child, DEADLINE, &cmd);
+        let err = String::from_utf8_lossy(&err.join().unwrap()).into_owned();
+        assert_eq!(status.code(), Some(0), "{what}: {err}");
+        assert_eq!(out.join().unwrap(), b"\0\0\0", "{what}");
+        assert_eq!(fs::read(dst.join("f")).unwrap(), data, "{what}");
+        assert_eq!(err.lines().count(), 1, "{what}: {err}");
+        assert!(
+            err.starts_with("scptrace: warning: ") && err.contains("untraced"),
+            "{what}: {err}"
+        );
+        let pid = fs::read_to_string(&pid_to).unwrap();
+        assert_eq!(
+            pid.trim(),
+            child.id().to_string(),
+            "{what}: the real scp was not exec'd"
+        );
+        assert!(files_in(&open).is_empty(), "{what}");
+    }
+}
