@@ -63,9 +63,10 @@ pub struct TraceOpts {
     /// Transcript format [env: SCPTRACE_FORMAT]
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Prefix each event with seconds since start [env: SCPTRACE_TIMESTAMPS]
-    #[arg(long)]
-    pub timestamps: bool,
+    /// Prefix each event with seconds since start; `=off` turns off what the
+    /// config or environment turned on (the same switch as `show`'s) [env: SCPTRACE_TIMESTAMPS]
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "on", value_name = "on|off")]
+    pub timestamps: Option<OnOff>,
     /// When to use colour on a terminal [env: SCPTRACE_COLOR]
     #[arg(long, value_enum)]
     pub color: Option<ColorWhen>,
@@ -78,7 +79,7 @@ impl TraceOpts {
             framing: self.framing,
             data: self.data,
             format: self.format,
-            timestamps: self.timestamps.then_some(true),
+            timestamps: self.timestamps.map(|t| t == OnOff::On),
             color: self.color,
             ..Flags::default()
         }
@@ -139,9 +140,20 @@ pub struct ShowArgs {
     /// When to colour the output [env: SCPTRACE_COLOR] [default: auto]
     #[arg(long, value_enum, value_name = "WHEN")]
     pub color: Option<ColorWhen>,
-    /// Show the recorded timestamps (on) or hide them (off) [default: as recorded]
-    #[arg(long, value_enum, value_name = "on|off")]
+    /// Show the recorded timestamps (the default), or hide them with `=off`:
+    /// a switch, as for `run` and `record` (`--timestamps off` with a space is
+    /// no longer read: `off` would be a FILE)
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "on", value_name = "on|off")]
     pub timestamps: Option<OnOff>,
+    /// How recorded times are shown: seconds since the start (relative, as
+    /// recorded), UTC time of day with microseconds from the `start` header
+    /// (absolute, like `strace -tt`), or seconds since the previous line (delta)
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = TimeMode::Relative)]
+    pub time: TimeMode,
+    /// Cut long bytes lines to N columns, saying how much was cut (0: never)
+    /// [default: the terminal's width when stdout is a terminal, else 0]
+    #[arg(long, value_name = "N")]
+    pub width: Option<usize>,
     /// Show only these streams' bytes and `closed` lines (comma-separated)
     #[arg(long, value_enum, value_delimiter = ',', value_name = "in,out,err")]
     pub stream: Vec<StreamSel>,
@@ -152,6 +164,14 @@ pub struct ShowArgs {
     /// errors, violations, duration, exit status
     #[arg(long, conflicts_with_all = ["stream", "violations", "timestamps"])]
     pub summary: bool,
+}
+
+/// `show --time`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TimeMode {
+    Relative,
+    Absolute,
+    Delta,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

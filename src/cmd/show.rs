@@ -7,13 +7,13 @@
 //! file with `scptrace: FILE:LINE: reason` and exit status 2.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::Result;
 use serde_json::json;
 
-use super::cli::{OnOff, ShowArgs, StreamSel};
+use super::cli::{OnOff, ShowArgs, StreamSel, TimeMode};
 use crate::config::Format;
 use crate::escape::{escape, escape_text, to_json};
 use crate::protocol::scp::{Dir, Msg};
@@ -22,8 +22,9 @@ use crate::style::Styles;
 use crate::transcript::parse::Parsed;
 use crate::transcript::read::{ReadError, display_name, read_transcript, report_repairs};
 use crate::transcript::redecode::{Redecoder, verdict};
-use crate::transcript::styled::render_styled;
+use crate::transcript::styled::{render_styled, render_styled_cut};
 use crate::transcript::{Decoded, Entry, Event, Kind, Stream, jsonl};
+use crate::utc::Utc;
 
 impl StreamSel {
     fn stream(self) -> Stream {
@@ -96,11 +97,23 @@ fn show_one(
     if args.violations {
         return show_violations(path, args, styles, many, out);
     }
+    let width = match args.width {
+        Some(0) => None,
+        Some(w) => Some(w),
+        None if io::stdout().is_terminal() && args.format == Format::Text => terminal_width(),
+        None => None,
+    };
+    let (mut start_us, mut prev_t) = (None, None);
     let repairs = read_transcript(path, |p| {
+        if let Entry::Header { key, value } = &p.event.entry
+            && key == "start"
+        {
+            start_us = parse_rfc3339(value);
+        }
         if !wanted(&p.event.entry, args) {
             return Ok(());
         }
-        let timed = p.timestamped && args.timestamps != Some(OnOff::Off);
+        let mut timed = p.timestamped && args.timestamps != Some(OnOff::Off);
         line.clear();
         match args.format {
             Format::Jsonl => {
@@ -112,7 +125,19 @@ fn show_one(
                     let name = format!("{}: ", display_name(path));
                     let _ = write!(line, "{}", styles.label.style(escape_text(&name)));
                 }
-                render_styled(&p.event, timed, styles, &mut scratch, &mut line);
+                let mut prefix = 0;
+                if timed && let Some(t) = time_prefix(args.time, p.event.t, start_us, prev_t) {
+                    let _ = write!(line, "{} ", styles.timestamp.style(&t));
+                    prefix = t.len() + 1;
+                    timed = false;
+                } else if timed {
+                    prefix = format!("+{:.6} ", p.event.t).len();
+                }
+                if p.timestamped {
+                    prev_t = Some(p.event.t);
+                }
+                let cut = width.and_then(|w| bytes_budget(w, &p.event, prefix));
+                render_styled_cut(&p.event, timed, styles, &mut scratch, &mut line, cut);
             }
         }
         out.write_all(&line)
@@ -377,16 +402,22 @@ impl Summary {
     }
 }
 
-/// `2026-11-25T15:16:22.271759Z` (the `start` header) as seconds since the epoch.
-#[allow(dead_code)] // for `show --time absolute`, next
-fn parse_rfc3339(s: &str) -> Option<f64> {
+/// `2026-11-25T15:16:22.271759Z` (the `start` header) as microseconds
+/// since the epoch.
+fn parse_rfc3339(s: &str) -> Option<i64> {
     let s = s.strip_suffix('Z')?;
     let (date, time) = s.split_once('T')?;
     let mut d = date.splitn(3, '-').map(|v| v.parse::<i64>().ok());
     let (y, m, day) = (d.next()??, d.next()??, d.next()??);
     let mut t = time.splitn(3, ':');
     let (hh, mm) = (t.next()?.parse::<i64>().ok()?, t.next()?.parse::<i64>().ok()?);
-    let ss: f64 = t.next()?.parse().ok()?;
+    let sec = t.next()?;
+    let (ss, frac) = sec.split_once('.').unwrap_or((sec, ""));
+    let ss: i64 = ss.parse().ok()?;
+    if frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let us: i64 = format!("{frac:0<6}").parse().ok()?;
     if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
         return None;
     }
@@ -398,7 +429,75 @@ fn parse_rfc3339(s: &str) -> Option<f64> {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + hh * 3600 + mm * 60) as f64 + ss)
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000 + us)
+}
+
+/// `show --time`'s prefix for a line recorded `t` seconds after the start:
+/// `absolute` the UTC time of day `15:28:11.876483` (from the `start`
+/// header, in microseconds since the epoch; `None` without one), `delta`
+/// the seconds since the previous timed line, as `+0.000123`.
+fn time_prefix(mode: TimeMode, t: f64, start_us: Option<i64>, prev: Option<f64>) -> Option<String> {
+    let us = (t * 1e6).round() as i64;
+    match mode {
+        TimeMode::Relative => None,
+        TimeMode::Absolute => {
+            let at = start_us? + us;
+            let u = Utc::from_unix(at.div_euclid(1_000_000), at.rem_euclid(1_000_000) as u32);
+            Some(format!("{:02}:{:02}:{:02}.{:06}", u.hour, u.min, u.sec, u.micros))
+        }
+        TimeMode::Delta => {
+            let d = us - prev.map_or(0, |p| (p * 1e6).round() as i64);
+            Some(format!(
+                "+{}.{:06}",
+                d.div_euclid(1_000_000),
+                d.rem_euclid(1_000_000)
+            ))
+        }
+    }
+}
+
+/// The most characters of escaped bytes a line may show in `width`
+/// columns: what is left after its prefix and its annotation (its TAB
+/// counted as 8), and the `… [+N chars]` that says what was cut; at least
+/// 16. `None`: the line fits, or nearly.
+fn bytes_budget(width: usize, ev: &Event, prefix: usize) -> Option<usize> {
+    let Entry::Bytes(b) = &ev.entry else {
+        return None;
+    };
+    let note = crate::transcript::annotate::note_text(b).map_or(0, |n| n.chars().count() + 10);
+    let escaped: usize = b
+        .bytes
+        .iter()
+        .map(|&c| match c {
+            b'\\' | 0 | b'\n' | b'\r' | b'\t' => 2,
+            0x20..=0x7e => 1,
+            _ => 4,
+        })
+        .sum();
+    let rest = prefix + 3 + note;
+    if rest + escaped <= width {
+        return None;
+    }
+    // A cut that would save no more than the marker costs is no cut.
+    let budget = width.saturating_sub(rest + MARKER).max(16);
+    (escaped > budget + MARKER).then_some(budget)
+}
+
+/// Columns the `… [+188,600 chars]` marker takes, at most.
+const MARKER: usize = 22;
+
+/// The width of the terminal on stdout, if it is one.
+fn terminal_width() -> Option<usize> {
+    nix::ioctl_read_bad!(tiocgwinsz, nix::libc::TIOCGWINSZ, nix::pty::Winsize);
+    let mut ws = nix::pty::Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one Winsize into `ws`, which outlives the call.
+    unsafe { tiocgwinsz(1, &mut ws) }.ok()?;
+    (ws.ws_col > 0).then_some(usize::from(ws.ws_col))
 }
 
 fn signal_name(n: i32) -> Option<&'static str> {
@@ -609,10 +708,60 @@ mod tests {
 
     #[test]
     fn rfc3339() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00.000000Z"), Some(0.0));
-        assert_eq!(parse_rfc3339("2000-03-01T00:00:01.500000Z"), Some(951_868_801.5));
-        assert_eq!(parse_rfc3339("2026-11-25T15:16:22Z"), Some(1_795_619_782.0));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00.000000Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339("2000-03-01T00:00:01.500000Z"),
+            Some(951_868_801_500_000)
+        );
+        assert_eq!(parse_rfc3339("2026-11-25T15:16:22Z"), Some(1_795_619_782_000_000));
+        assert_eq!(
+            parse_rfc3339("2026-11-25T15:16:22.271759Z"),
+            Some(1_795_619_782_271_759)
+        );
         assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn only_lines_too_long_are_cut() {
+        let ev = |bytes: &[u8]| Event {
+            t: 0.0,
+            entry: Entry::Bytes(crate::transcript::Bytes {
+                stream: Stream::In,
+                bytes: bytes.to_vec(),
+                len: bytes.len() as u64,
+                kind: Kind::Raw,
+                note: None,
+            }),
+        };
+        assert_eq!(bytes_budget(80, &ev(&[b'a'; 77]), 0), None);
+        assert_eq!(
+            bytes_budget(30, &ev(&[b'a'; 30]), 0),
+            None,
+            "saves less than the marker"
+        );
+        assert_eq!(bytes_budget(80, &ev(&[b'a'; 200]), 0), Some(80 - 3 - MARKER));
+        // \xNN counts 4.
+        assert_eq!(bytes_budget(80, &ev(&[0xff; 50]), 0), Some(80 - 3 - MARKER));
+        assert_eq!(bytes_budget(10, &ev(&[b'a'; 200]), 0), Some(16));
+    }
+
+    #[test]
+    fn time_prefixes() {
+        let start = parse_rfc3339("2026-11-25T23:59:59.999990Z");
+        assert_eq!(
+            time_prefix(TimeMode::Absolute, 0.000011, start, None).as_deref(),
+            Some("00:00:00.000001")
+        );
+        assert_eq!(time_prefix(TimeMode::Absolute, 1.0, None, None), None);
+        assert_eq!(time_prefix(TimeMode::Relative, 1.0, start, None), None);
+        assert_eq!(
+            time_prefix(TimeMode::Delta, 1.5, start, Some(0.25)).as_deref(),
+            Some("+1.250000")
+        );
+        assert_eq!(
+            time_prefix(TimeMode::Delta, 0.004211, start, None).as_deref(),
+            Some("+0.004211")
+        );
     }
 
     #[test]

@@ -20,7 +20,30 @@ use crate::style::Styles;
 /// [`Styles::plain`] the line is byte for byte what
 /// [`render`](super::text::render) writes.
 pub fn render_styled(ev: &Event, timed: bool, st: &Styles, scratch: &mut Vec<u8>, line: &mut Vec<u8>) {
-    render_with(ev, timed, &mut Painted { st, scratch }, line);
+    render_with(
+        ev,
+        timed,
+        &mut Painted {
+            st,
+            scratch,
+            cut: None,
+        },
+        line,
+    );
+}
+
+/// [`render_styled`], showing at most `cut` characters of a bytes line's
+/// escaped bytes, then how many more there were: `… [+188,600 chars]`
+/// (for display only: such a line is not the text form).
+pub fn render_styled_cut(
+    ev: &Event,
+    timed: bool,
+    st: &Styles,
+    scratch: &mut Vec<u8>,
+    line: &mut Vec<u8>,
+    cut: Option<usize>,
+) {
+    render_with(ev, timed, &mut Painted { st, scratch, cut }, line);
 }
 
 /// The parts of a line in their [`Styles`].
@@ -28,6 +51,39 @@ struct Painted<'a> {
     st: &'a Styles,
     /// The escaped bytes of a bytes line, before they are styled.
     scratch: &'a mut Vec<u8>,
+    /// Most characters of escaped bytes shown.
+    cut: Option<usize>,
+}
+
+/// Where to cut escaped bytes to at most `max` characters: never inside an
+/// escape (`\xNN` is 4 characters, `\0` and the others 2).
+pub fn cut_point(escaped: &[u8], max: usize) -> usize {
+    let mut i = 0;
+    while i < escaped.len() {
+        let n = match (escaped[i], escaped.get(i + 1)) {
+            (b'\\', Some(b'x')) => 4,
+            (b'\\', _) => 2,
+            _ => 1,
+        };
+        if i + n > max {
+            break;
+        }
+        i += n;
+    }
+    i.min(escaped.len())
+}
+
+/// `188600` as `188,600`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl Painted<'_> {
@@ -76,7 +132,15 @@ impl Paint for Painted<'_> {
     fn bytes(&mut self, bytes: &[u8], line: &mut Vec<u8>) {
         self.scratch.clear();
         escape_into(bytes, self.scratch);
-        styled_escaped(self.scratch, self.st, line);
+        match self.cut {
+            Some(max) if self.scratch.len() > max => {
+                let at = cut_point(self.scratch, max);
+                styled_escaped(&self.scratch[..at], self.st, line);
+                let more = format!("… [+{} chars]", thousands(self.scratch.len() - at));
+                let _ = write!(line, "{}", self.st.meta.style(more));
+            }
+            _ => styled_escaped(self.scratch, self.st, line),
+        }
     }
 }
 
@@ -146,6 +210,19 @@ impl<W: std::io::Write> EventWriter for StyledWriter<W> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn cuts_never_split_an_escape() {
+        let e = b"ab\\x01\\0cd";
+        assert_eq!(cut_point(e, 2), 2);
+        assert_eq!(cut_point(e, 5), 2, "not inside \\x01");
+        assert_eq!(cut_point(e, 6), 6);
+        assert_eq!(cut_point(e, 7), 6, "not inside \\0");
+        assert_eq!(cut_point(e, 100), e.len());
+        assert_eq!(thousands(188_600), "188,600");
+        assert_eq!(thousands(12), "12");
+        assert_eq!(thousands(1_000), "1,000");
+    }
     use crate::transcript::parse::{Parsed, parse_text};
     use crate::transcript::text;
     use crate::transcript::{Bytes, Entry, Kind};

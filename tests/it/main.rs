@@ -16,6 +16,7 @@ mod relay;
 mod replay;
 mod sftp;
 mod show;
+mod show_views;
 mod splice;
 mod sshd;
 mod standin;

@@ -16,7 +16,7 @@ fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_scptrace"))
 }
 
-fn sandbox() -> tempfile::TempDir {
+pub(crate) fn sandbox() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("scptrace-show-")
         .tempdir()
@@ -25,11 +25,11 @@ fn sandbox() -> tempfile::TempDir {
 
 /// Runs `scptrace ARGS` with no stdin, colour left to its defaults, and a
 /// deadline (a hang fails the test).
-fn scptrace(args: &[&str], cwd: &Path) -> Output {
+pub(crate) fn scptrace(args: &[&str], cwd: &Path) -> Output {
     scptrace_env(args, cwd, &[])
 }
 
-fn scptrace_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+pub(crate) fn scptrace_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(bin());
     cmd.args(args)
         .current_dir(cwd)
@@ -49,11 +49,11 @@ fn scptrace_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
         .unwrap_or_else(|_| panic!("scptrace {args:?} hung"))
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
@@ -65,7 +65,13 @@ fn traced_upload(dir: &Path, name: &str, extra: &[&str], record: &[u8]) -> PathB
 }
 
 /// [`traced_upload`] of a file `a` with the given contents.
-fn traced_upload_of(dir: &Path, name: &str, extra: &[&str], record: &[u8], data: &[u8]) -> PathBuf {
+pub(crate) fn traced_upload_of(
+    dir: &Path,
+    name: &str,
+    extra: &[&str],
+    record: &[u8],
+    data: &[u8],
+) -> PathBuf {
     let dst = dir.join("dst");
     fs::create_dir_all(&dst).unwrap();
     let log = dir.join(name);
@@ -113,7 +119,7 @@ fn traced_upload_of(dir: &Path, name: &str, extra: &[&str], record: &[u8], data:
     log
 }
 
-fn clean_upload(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+pub(crate) fn clean_upload(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     traced_upload(dir, name, extra, b"C0644 21 a\n")
 }
 
@@ -388,10 +394,7 @@ fn filters() {
     assert_eq!(stdout(&o), "", "a clean upload has no `!!` lines");
 
     let timed = clean_upload(d.path(), "timed.log", &["--timestamps"]);
-    let o = scptrace(
-        &["show", "--timestamps", "off", timed.to_str().unwrap()],
-        d.path(),
-    );
+    let o = scptrace(&["show", "--timestamps=off", timed.to_str().unwrap()], d.path());
     let s = stdout(&o);
     assert!(!s.lines().any(|l| l.starts_with('+')), "{s}");
     assert!(s.contains("\nO: \\0\t# ack\n"), "{s}");
