@@ -110,17 +110,108 @@ fn process_env(name: &str) -> Option<OsString> {
 
 /// A config file's table: `None` when the file does not exist.
 fn read_table(path: &Path) -> Result<Option<toml::Table>, String> {
+    read_config(path).map(|f| f.map(|f| f.table))
+}
+
+/// A config file read and parsed: `None` when it does not exist. Messages
+/// name `FILE:LINE` where the TOML parser gives a place.
+fn read_config(path: &Path) -> Result<Option<ConfigFile>, String> {
     match std::fs::read_to_string(path) {
-        Ok(text) => text.parse::<toml::Table>().map(Some).map_err(|e| {
-            format!(
-                "config {}: not valid TOML, ignored: {}",
-                path.display(),
-                e.message()
-            )
-        }),
+        Ok(text) => match text.parse::<toml::Table>() {
+            Ok(table) => Ok(Some(ConfigFile {
+                path: path.to_path_buf(),
+                text,
+                table,
+            })),
+            Err(e) => {
+                let at = match e.span() {
+                    Some(span) => format!("{}:{}", path.display(), line_at(&text, span.start)),
+                    None => path.display().to_string(),
+                };
+                Err(format!(
+                    "{at}: not valid TOML, ignored: {}; fix the file (see docs/usage.md, the config file)",
+                    e.message().trim_end()
+                ))
+            }
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("config {}: {e}, ignored", path.display())),
+        Err(e) => Err(format!("{}: {}, ignored", path.display(), crate::errtext::io(&e))),
     }
+}
+
+/// The line number (from 1) of byte offset `at` in `text`.
+fn line_at(text: &str, at: usize) -> usize {
+    1 + text.as_bytes()[..at.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+}
+
+/// The line (from 1) where top-level `key` is set in a config file's text:
+/// `key = …` (bare or quoted), or a table `[key]` / `[key.…]`.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            let l = line.trim_start();
+            let (l, table) = match l.strip_prefix('[') {
+                Some(rest) => (rest.trim_start_matches('[').trim_start(), true),
+                None => (l, false),
+            };
+            let rest = ['"', '\'']
+                .iter()
+                .find_map(|q| l.strip_prefix(*q)?.strip_prefix(key)?.strip_prefix(*q))
+                .or_else(|| l.strip_prefix(key));
+            rest.is_some_and(|r| {
+                let r = r.trim_start();
+                if table {
+                    r.starts_with([']', '.'])
+                } else {
+                    r.starts_with(['=', '.'])
+                }
+            })
+        })
+        .map(|n| n + 1)
+}
+
+/// The number of one-character edits (insert, delete, replace, swap two
+/// neighbours) from `a` to `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, v) in d[0].iter_mut().enumerate() {
+        *v = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The known key nearest to `unknown`, if it is near enough to be a slip
+/// (a third of its length in edits, at least 2), or differs only in case,
+/// `-` for `_`.
+fn nearest_key<'k>(unknown: &str, known: &[&'k str]) -> Option<&'k str> {
+    let folded = unknown.to_ascii_lowercase().replace('-', "_");
+    if let Some(k) = known.iter().find(|k| **k == folded) {
+        return Some(k);
+    }
+    let limit = (unknown.chars().count() / 3).max(2);
+    known
+        .iter()
+        .map(|k| (edit_distance(&folded, k), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
 }
 
 /// Where a setting's value came from (shown by `doctor`).
@@ -245,6 +336,8 @@ pub struct Sources<'a> {
 /// A parsed config file.
 struct ConfigFile {
     path: PathBuf,
+    /// Its text, to name the line of a key in messages.
+    text: String,
     table: toml::Table,
 }
 
@@ -290,22 +383,62 @@ pub fn default_log_dir() -> PathBuf {
 
 struct Loader<'a> {
     files: Vec<ConfigFile>,
+    /// Every key asked for so far: what the files may hold.
+    known: Vec<&'static str>,
     env: &'a dyn Fn(&str) -> Option<OsString>,
     policy: EnvPolicy,
     refused: Vec<Refused>,
     warnings: Vec<String>,
 }
 
+impl ConfigFile {
+    /// `FILE:LINE` of `key` in it (`FILE` alone when the line is not found).
+    fn place(&self, key: &str) -> String {
+        match key_line(&self.text, key) {
+            Some(n) => format!("{}:{n}", self.path.display()),
+            None => self.path.display().to_string(),
+        }
+    }
+}
+
 impl<'a> Loader<'a> {
+    /// Notes `key` as one the files may hold.
+    fn know(&mut self, key: &'static str) {
+        if !self.known.contains(&key) {
+            self.known.push(key);
+        }
+    }
+
+    /// One warning for each key in a file that no setting reads (a slip
+    /// like `max_log_byte` would otherwise be ignored without a word),
+    /// naming the nearest known key. Called once every setting is picked.
+    fn unknown_keys(&mut self) {
+        for f in &self.files {
+            // In the file's order.
+            let mut unknown: Vec<(Option<usize>, &String)> = f
+                .table
+                .keys()
+                .filter(|k| !self.known.contains(&k.as_str()))
+                .map(|k| (key_line(&f.text, k), k))
+                .collect();
+            unknown.sort();
+            for (_, key) in unknown {
+                let hint = match nearest_key(key, &self.known) {
+                    Some(k) => format!("did you mean \"{k}\"?"),
+                    None => format!("known keys: {}", self.known.join(", ")),
+                };
+                self.warnings
+                    .push(format!("{}: unknown key \"{key}\" ignored; {hint}", f.place(key)));
+            }
+        }
+    }
+
     fn new(sources: &Sources<'a>) -> Loader<'a> {
         let mut files = Vec::new();
         let mut warnings = Vec::new();
         for path in &sources.files {
-            match read_table(path) {
-                Ok(Some(table)) => files.push(ConfigFile {
-                    path: path.clone(),
-                    table,
-                }),
+            match read_config(path) {
+                Ok(Some(f)) => files.push(f),
                 Ok(None) => {}
                 Err(w) => warnings.push(w),
             }
@@ -318,13 +451,14 @@ impl<'a> Loader<'a> {
         for f in &files {
             if sources.system.as_ref() != Some(&f.path) && f.table.contains_key(ALLOW_ENV_PROGRAMS) {
                 warnings.push(format!(
-                    "config {}: {ALLOW_ENV_PROGRAMS} is read only from {SYSTEM_CONFIG}; ignored here",
-                    f.path.display()
+                    "{}: {ALLOW_ENV_PROGRAMS} is read only from {SYSTEM_CONFIG}; ignored here",
+                    f.place(ALLOW_ENV_PROGRAMS)
                 ));
             }
         }
         Loader {
             files,
+            known: vec![ALLOW_ENV_PROGRAMS],
             env: sources.env,
             policy,
             refused: Vec::new(),
@@ -337,7 +471,7 @@ impl<'a> Loader<'a> {
     /// says so.
     fn pick_program<T: FromStr>(
         &mut self,
-        key: &str,
+        key: &'static str,
         env: &'static str,
         flag: Option<T>,
         default: T,
@@ -362,10 +496,17 @@ impl<'a> Loader<'a> {
     }
 
     /// Resolves one setting: flag, then `SCPTRACE_<NAME>`, then files, then default.
-    fn pick<T: FromStr>(&mut self, key: &str, env: &'static str, flag: Option<T>, default: T) -> Setting<T>
+    fn pick<T: FromStr>(
+        &mut self,
+        key: &'static str,
+        env: &'static str,
+        flag: Option<T>,
+        default: T,
+    ) -> Setting<T>
     where
         T::Err: fmt::Display,
     {
+        self.know(key);
         if let Some(value) = flag {
             return Setting {
                 value,
@@ -388,10 +529,11 @@ impl<'a> Loader<'a> {
     }
 
     /// The files' value for `key`, else `default`.
-    fn pick_files<T: FromStr>(&mut self, key: &str, default: T) -> Setting<T>
+    fn pick_files<T: FromStr>(&mut self, key: &'static str, default: T) -> Setting<T>
     where
         T::Err: fmt::Display,
     {
+        self.know(key);
         for file in &self.files {
             let Some(item) = file.table.get(key) else { continue };
             let text = match item {
@@ -407,10 +549,9 @@ impl<'a> Loader<'a> {
                         origin: Origin::File(file.path.clone()),
                     };
                 }
-                Err(e) => self.warnings.push(format!(
-                    "config {}: {key} = {text}: {e}; ignored",
-                    file.path.display()
-                )),
+                Err(e) => self
+                    .warnings
+                    .push(format!("{}: {key} = {text}: {e}; ignored", file.place(key))),
             }
         }
         Setting {
@@ -432,6 +573,38 @@ impl FromStr for Bool {
             "0" | "false" | "no" | "off" => Ok(Bool(false)),
             _ => Err("expected true or false".into()),
         }
+    }
+}
+
+/// A size (`--max-bytes`, `--max-log-bytes`, `max_log_bytes`): a count of
+/// bytes, optionally with K, M, G or T (powers of 1024, also written KiB,
+/// MiB…), or B.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let (num, unit) = t.split_at(digits);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}`: expected a number of bytes, like 200M or 2G"))?;
+    let mult = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => return Err(format!("`{s}`: unknown unit; use K, M, G or T")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("`{s}`: too large"))
+}
+
+/// A setting that is a size, read by [`parse_size`] (`max_log_bytes = "64M"`).
+#[derive(Debug, Clone, Copy)]
+struct ByteSize(u64);
+
+impl FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ByteSize, String> {
+        parse_size(s).map(ByteSize)
     }
 }
 
@@ -484,12 +657,13 @@ impl Settings {
         let max_log_bytes = l.pick(
             "max_log_bytes",
             "SCPTRACE_MAX_LOG_BYTES",
-            flags.max_log_bytes,
-            DEFAULT_MAX_LOG_BYTES,
+            flags.max_log_bytes.map(ByteSize),
+            ByteSize(DEFAULT_MAX_LOG_BYTES),
         );
         let keep = l.pick("keep", "SCPTRACE_KEEP", flags.keep, 0);
         let keep_days = l.pick("keep_days", "SCPTRACE_KEEP_DAYS", flags.keep_days, 0);
         let splice = l.pick("splice", "SCPTRACE_SPLICE", flags.splice.map(Bool), Bool(true));
+        l.unknown_keys();
         Settings {
             log_dir,
             real_scp,
@@ -501,7 +675,10 @@ impl Settings {
                 origin: ts.origin,
             },
             color,
-            max_log_bytes,
+            max_log_bytes: Setting {
+                value: max_log_bytes.value.0,
+                origin: max_log_bytes.origin,
+            },
             keep,
             keep_days,
             splice: Setting {
@@ -538,6 +715,79 @@ mod tests {
         };
         let s = Settings::load_from(flags, &[user, system]);
         assert_eq!((s.data.value, s.data.origin), (DataMode::Full, Origin::Flag));
+    }
+
+    #[test]
+    fn unknown_keys_are_named_once_with_the_nearest_known_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "# c\nmax_log_byte = 0\n\"Data\" = \"none\"\n[colour]\nx = 1\nkeep = 3\nallow_env_programs = true\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(Flags::default(), std::slice::from_ref(&f));
+        let p = f.display();
+        let unknown: Vec<&String> = s.warnings.iter().filter(|w| w.contains("unknown key")).collect();
+        assert_eq!(
+            unknown,
+            [
+                &format!("{p}:2: unknown key \"max_log_byte\" ignored; did you mean \"max_log_bytes\"?"),
+                &format!("{p}:3: unknown key \"Data\" ignored; did you mean \"data\"?"),
+                &format!("{p}:4: unknown key \"colour\" ignored; did you mean \"color\"?"),
+            ]
+        );
+        // Known keys, and keys inside a table, are no one's business here.
+        assert_eq!(s.keep.value, 0, "keep is inside [colour]");
+        // A flag for a key does not make the key unknown.
+        let s = Settings::load_from(
+            Flags {
+                max_log_bytes: Some(1),
+                ..Flags::default()
+            },
+            &[f],
+        );
+        assert!(
+            s.warnings
+                .iter()
+                .all(|w| !w.contains("\"max_log_bytes\" ignored"))
+        );
+    }
+
+    #[test]
+    fn nearest_keys_and_lines() {
+        let known = ["data", "keep", "keep_days", "max_log_bytes", "color"];
+        assert_eq!(nearest_key("max-log-bytes", &known), Some("max_log_bytes"));
+        assert_eq!(nearest_key("keep_day", &known), Some("keep_days"));
+        assert_eq!(nearest_key("dtaa", &known), Some("data"));
+        assert_eq!(nearest_key("frobnicate", &known), None);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        let text = "a = 1\n  'b' = 2\n[[c]]\nd.e = 3\nbb = 4\n";
+        assert_eq!(key_line(text, "a"), Some(1));
+        assert_eq!(key_line(text, "b"), Some(2));
+        assert_eq!(key_line(text, "c"), Some(3));
+        assert_eq!(key_line(text, "d"), Some(4));
+        assert_eq!(key_line(text, "bb"), Some(5));
+        assert_eq!(key_line(text, "x"), None);
+        assert_eq!(line_at("a\nb\nc", 4), 3);
+    }
+
+    #[test]
+    fn sizes_in_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "max_log_bytes = \"16M\"\n").unwrap();
+        let s = Settings::load_from(Flags::default(), std::slice::from_ref(&f));
+        assert_eq!(s.max_log_bytes.value, 16 << 20);
+        std::fs::write(&f, "max_log_bytes = 4096\n").unwrap();
+        let s = Settings::load_from(Flags::default(), std::slice::from_ref(&f));
+        assert_eq!(s.max_log_bytes.value, 4096);
+        std::fs::write(&f, "max_log_bytes = \"lots\"\n").unwrap();
+        let s = Settings::load_from(Flags::default(), std::slice::from_ref(&f));
+        assert_eq!(s.max_log_bytes.value, DEFAULT_MAX_LOG_BYTES);
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(s.warnings[0].starts_with(&format!("{}:1: max_log_bytes = lots", f.display())));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod protocol;
 
 // Leaves: used by every layer, using only each other.
 pub mod config;
+pub mod errtext;
 pub mod escape;
 pub mod fdio;
 pub mod paths;

@@ -8,6 +8,7 @@ use clap::Parser;
 
 use scptrace::cmd::cli::{Cli, Command};
 use scptrace::cmd::{as_scp, check, doctor, forced, generate, install, record, replay, run, show, uninstall};
+use scptrace::errtext;
 use scptrace::escape::escape_lines;
 use scptrace::tap::standin;
 
@@ -33,8 +34,10 @@ fn main() {
         Err(e) => {
             // Error messages quote paths and words from outside (some, from
             // install, have lines of their own).
-            eprintln!("scptrace: {}", escape_lines(&format!("{e:#}")));
-            std::process::exit(1);
+            let text = errtext::strip_os_error(&format!("{e:#}"));
+            eprintln!("scptrace: {}", escape_lines(&text));
+            let setup = e.downcast_ref::<errtext::Setup>().is_some();
+            std::process::exit(if setup { errtext::SETUP_EXIT } else { 1 });
         }
     }
 }

@@ -76,7 +76,8 @@ pub fn own_owner() -> Option<u32> {
 /// which is what the caller must run (what was checked); else, in one
 /// line, why not.
 pub fn safe_path(path: &Path, owners: &[u32]) -> Result<PathBuf, String> {
-    let real = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let real =
+        std::fs::canonicalize(path).map_err(|e| format!("{}: {}", path.display(), crate::errtext::io(&e)))?;
     let trusted = |uid: u32| uid == 0 || owners.contains(&uid);
     let bad = |what: &str, p: &Path, m: &std::fs::Metadata| -> Option<String> {
         if !trusted(m.uid()) {
@@ -98,7 +99,8 @@ pub fn safe_path(path: &Path, owners: &[u32]) -> Result<PathBuf, String> {
             )
         })
     };
-    let m = std::fs::metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
+    let m =
+        std::fs::metadata(&real).map_err(|e| format!("{}: {}", real.display(), crate::errtext::io(&e)))?;
     if !m.is_file() {
         return Err(format!("{} is not a regular file", real.display()));
     }
@@ -106,7 +108,8 @@ pub fn safe_path(path: &Path, owners: &[u32]) -> Result<PathBuf, String> {
         return Err(why);
     }
     for dir in real.ancestors().skip(1) {
-        let m = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let m =
+            std::fs::metadata(dir).map_err(|e| format!("{}: {}", dir.display(), crate::errtext::io(&e)))?;
         if let Some(why) = bad("its directory", dir, &m) {
             return Err(why);
         }

@@ -7,7 +7,8 @@ use std::io;
 /// makes stderr non-blocking) for at most a second so a stuck reader can
 /// never stall a transfer.
 pub fn warn(msg: &str) {
-    let line = format!("scptrace: warning: {}\n", crate::escape::escape_text(msg));
+    let msg = crate::errtext::strip_os_error(msg);
+    let line = format!("scptrace: warning: {}\n", crate::escape::escape_text(&msg));
     write_stderr(line.as_bytes());
 }
 

@@ -66,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
     let sink = make_writer(format, timestamps, Buf(out.clone(), written.clone()));
     let mut t = Tracer::new(Some(sink), "fuzz".into(), framing, mode, Some(scptrace::protocol::Protocol::Scp(opts)));
     if o & 128 != 0 {
-        t.set_cap(written, 1024 + 64 * u64::from(*c));
+        t.set_cap(written, 1024 + 64 * u64::from(*c), false);
     }
     t.header("scptrace", "0.0.0");
     t.invocation("/usr/bin/scp -t /tmp".into());

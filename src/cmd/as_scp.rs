@@ -33,6 +33,7 @@ pub fn run(argv0: OsString, args: Vec<OsString>) -> Result<i32> {
         proto: Some(Protocol::Scp(opts)),
         shown: None,
         notes: Vec::new(),
+        interactive: false,
     };
     match session::run_traced(target, &settings, Output::LogDir)? {}
 }

@@ -143,7 +143,7 @@ pub fn run(args: CheckArgs) -> Result<i32> {
                     match writeln!(out, "{line}") {
                         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(s as i32),
                         Err(e) => {
-                            eprintln!("scptrace: writing output: {e}");
+                            eprintln!("scptrace: writing output: {}", crate::errtext::io(&e));
                             return Ok(Status::Unreadable as i32);
                         }
                         Ok(()) => {}

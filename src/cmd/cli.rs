@@ -70,6 +70,11 @@ pub struct TraceOpts {
     /// When to use colour on a terminal [env: SCPTRACE_COLOR]
     #[arg(long, value_enum)]
     pub color: Option<ColorWhen>,
+    /// Past SIZE bytes of transcript, file contents are counted, not shown;
+    /// past 1.25 × SIZE only the exit status is written; said once on stderr
+    /// (suffixes K, M, G: powers of 1024; 0: no cap) [env: SCPTRACE_MAX_LOG_BYTES] [default: 64M]
+    #[arg(long, value_name = "SIZE", value_parser = super::replay::parse_size)]
+    pub max_log_bytes: Option<u64>,
 }
 
 impl TraceOpts {
@@ -81,6 +86,7 @@ impl TraceOpts {
             format: self.format,
             timestamps: self.timestamps.map(|t| t == OnOff::On),
             color: self.color,
+            max_log_bytes: self.max_log_bytes,
             ..Flags::default()
         }
     }
@@ -93,12 +99,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub trace: TraceOpts,
     /// The program and its arguments
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "PROGRAM"
-    )]
+    #[arg(required = true, trailing_var_arg = true, value_name = "PROGRAM")]
     pub command: Vec<OsString>,
 }
 
@@ -119,12 +120,7 @@ pub struct RecordArgs {
     #[arg(long)]
     pub legacy: bool,
     /// The scp client and its arguments (e.g. `scp -r dir host:/tmp`)
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "SCP"
-    )]
+    #[arg(required = true, trailing_var_arg = true, value_name = "SCP")]
     pub command: Vec<OsString>,
 }
 
@@ -351,7 +347,9 @@ pub struct UninstallArgs {
 /// Output format of `doctor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DoctorFormat {
+    /// Lines for a person
     Text,
+    /// One JSON object: the whole report (not JSON Lines: there is one report)
     Json,
 }
 
@@ -362,7 +360,9 @@ Run it the way a client's session runs: `ssh HOST scptrace doctor` shows the PAT
 and config of a remote non-interactive session. Exit status 0 when a legacy scp server
 started like this would be traced, 1 otherwise (each problem on its own line, with a hint).")]
 pub struct DoctorArgs {
-    /// Output format
+    /// Output format. `json` is one pretty-printed object, since doctor
+    /// reports one state; transcripts and `show` use `jsonl`,
+    /// a stream of one object per line, since they report a sequence of events
     #[arg(long, value_enum, default_value = "text")]
     pub format: DoctorFormat,
 }

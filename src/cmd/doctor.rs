@@ -176,7 +176,7 @@ fn config_files() -> Vec<ConfigFileReport> {
                     Err(e) => format!("not valid TOML, ignored: {}", e.message()),
                 },
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => "absent".into(),
-                Err(e) => format!("unreadable, ignored: {e}"),
+                Err(e) => format!("unreadable, ignored: {}", crate::errtext::io(&e)),
             };
             ConfigFileReport { path, status }
         })
@@ -188,7 +188,13 @@ fn probe_log_dir(dir: &Path) -> Result<(), String> {
     let d = LogDir::open(dir).map_err(|e| e.to_string())?;
     let (p, f) = d.create(&Utc::now(), "doctor-probe").map_err(|e| e.to_string())?;
     drop(f);
-    std::fs::remove_file(&p).map_err(|e| format!("cannot remove the probe {}: {e}", p.display()))
+    std::fs::remove_file(&p).map_err(|e| {
+        format!(
+            "cannot remove the probe {}: {}",
+            p.display(),
+            crate::errtext::io(&e)
+        )
+    })
 }
 
 /// `ssh -V` of the ssh beside the real scp (same package), else the one on PATH.

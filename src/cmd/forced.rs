@@ -125,7 +125,7 @@ fn exec(cmd: &mut std::process::Command, what: &Path) -> anyhow::Error {
     let err = crate::tap::child::with_start_signals(cmd)
         .env("SCPTRACE_FORCED", "1")
         .exec();
-    anyhow!("cannot run {}: {err}", what.display())
+    anyhow!("cannot run {}: {}", what.display(), crate::errtext::io(&err))
 }
 
 pub fn run(args: ForcedArgs) -> Result<i32> {
@@ -155,6 +155,7 @@ pub fn run(args: ForcedArgs) -> Result<i32> {
                     proto: Some(Protocol::Sftp),
                     shown,
                     notes: vec!["internal-sftp, run as the sftp-server binary".into()],
+                    interactive: false,
                 };
                 forced_env();
                 let output = super::output(args.trace.output.clone());
@@ -196,6 +197,7 @@ fn run_through_shell(
         proto: Some(proto),
         shown: Some(shell::command_line(shell.as_os_str().as_bytes(), cmd.as_bytes())),
         notes: vec!["run through the user's shell, as sshd would have run it".into()],
+        interactive: false,
     };
     let output = super::output(args.trace.output.clone());
     match session::run_traced(target, &settings, output)? {}

@@ -44,7 +44,7 @@ fn at_link(link: &Path, exe: &Path) -> AtLink {
         Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(link) {
             Ok(_) if same_file(link, exe) => AtLink::Ours,
             Ok(t) => AtLink::Foreign(format!("a symlink to {}", t.display())),
-            Err(e) => AtLink::Foreign(format!("an unreadable symlink ({e})")),
+            Err(e) => AtLink::Foreign(format!("an unreadable symlink ({})", crate::errtext::io(&e))),
         },
         Ok(m) if m.is_file() && same_file(link, exe) => AtLink::Ours,
         Ok(m) if m.is_file() => AtLink::Foreign("a regular file (a real scp?)".into()),

@@ -32,6 +32,26 @@ pub fn output(o: Option<PathBuf>) -> Output {
     }
 }
 
+/// Fails, before anything runs, when `-o FILE` cannot be written (the
+/// interactive modes, `run` and `record`: a person is there to fix it; the
+/// stand-in and forced modes warn and go on untraced instead, since a
+/// transfer must never fail for its transcript).
+pub fn check_output(output: &Output) -> anyhow::Result<()> {
+    let Output::File(path) = output else {
+        return Ok(());
+    };
+    crate::tap::logdir::probe_named(path).map_err(|e| {
+        let why = match e.raw_os_error() {
+            Some(nix::libc::ELOOP) => "it is a symbolic link, which scptrace never writes through".into(),
+            _ => crate::errtext::io(&e),
+        };
+        anyhow::Error::new(crate::errtext::Setup(format!(
+            "{}: cannot create transcript: {why}; give -o a writable path",
+            path.display()
+        )))
+    })
+}
+
 /// The styles for a command's output on stdout (`show`, `check`): `--color`
 /// if given, else the environment and config files, else `auto`.
 pub fn stdout_styles(color: Option<ColorWhen>) -> Styles {

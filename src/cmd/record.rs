@@ -231,7 +231,11 @@ impl Rendezvous {
                 Err(e) => {
                     return Err(io::Error::new(
                         e.kind(),
-                        format!("cannot create a directory in {}: {e}", base.display()),
+                        format!(
+                            "cannot create a directory in {}: {}",
+                            base.display(),
+                            crate::errtext::io(&e)
+                        ),
                     ));
                 }
             }
@@ -379,6 +383,8 @@ mod plan_flags {
         timestamps: Option<bool>,
         #[serde(skip_serializing_if = "Option::is_none")]
         color: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_log_bytes: Option<u64>,
     }
 
     pub fn serialize<S: Serializer>(f: &Flags, s: S) -> Result<S::Ok, S::Error> {
@@ -389,6 +395,7 @@ mod plan_flags {
             format: f.format.map(|v| v.to_string()),
             timestamps: f.timestamps,
             color: f.color.map(|v| v.to_string()),
+            max_log_bytes: f.max_log_bytes,
         }
         .serialize(s)
     }
@@ -412,6 +419,7 @@ mod plan_flags {
             format: choice(p.format)?,
             timestamps: p.timestamps,
             color: choice(p.color)?,
+            max_log_bytes: p.max_log_bytes,
             ..Flags::default()
         })
     }
@@ -430,11 +438,20 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         Some(p) => PlanOutput::File(std::path::absolute(p).unwrap_or_else(|_| p.clone())),
         None => PlanOutput::LogDir,
     };
+    if let Some(p) = &args.trace.output {
+        super::check_output(&super::output(Some(p.clone())))?;
+    }
+    // Said here, once, not by each connection's leg (which reads the same
+    // files in the same environment and says nothing of them).
+    let settings = Settings::load(flags.clone());
+    for w in &settings.warnings {
+        crate::warn::warn(w);
+    }
     let client_word = &args.command[0];
     let mut client = resolve_program(client_word)?;
     if is_self(&client) {
         // `scp` here is the scptrace stand-in: the client is the real scp.
-        client = crate::tap::standin::find_real_scp(&Settings::load(flags.clone()))?.path;
+        client = crate::tap::standin::find_real_scp(&settings)?.path;
     }
     let scanned = scan_client_args(&args.command[1..]);
     let (ssh_argv0, ssh) = match &scanned.ssh {
@@ -493,7 +510,8 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     }
     if output != PlanOutput::Stderr {
         for (n, path) in &legs {
-            match path {
+            // A leg that could not create its file named it all the same.
+            match path.as_ref().filter(|p| p.exists()) {
                 Some(p) => report.push_str(&format!(
                     "scptrace: transcript: {}\n",
                     escape_text(&p.display().to_string())
@@ -629,11 +647,16 @@ pub fn run_as_ssh(dir: OsString, argv: &[OsString]) -> Result<i32> {
     })?;
     let args: Vec<OsString> = argv.get(1..).unwrap_or_default().to_vec();
     let (opts, shown) = remote_command(&args);
-    let settings = Settings::load(plan.flags.clone());
+    let mut settings = Settings::load(plan.flags.clone());
+    // The recorder said them already.
+    settings.warnings.clear();
     let leg = match rdv.claim_leg() {
         Ok(n) => Some(n),
         Err(e) => {
-            crate::warn::warn(&format!("record: {e}; this connection is numbered 0"));
+            crate::warn::warn(&format!(
+                "record: {}; this connection is numbered 0",
+                crate::errtext::io(&e)
+            ));
             None
         }
     };
@@ -664,6 +687,7 @@ pub fn run_as_ssh(dir: OsString, argv: &[OsString]) -> Result<i32> {
             "scp gave this ssh program one socketpair as stdin and stdout; ssh's stderr is relayed as E:"
                 .into(),
         ],
+        interactive: true,
     };
     match session::run_traced(target, &settings, output)? {}
 }
@@ -730,6 +754,7 @@ mod tests {
                 log_dir: Some("/l".into()),
                 data: Some(crate::config::DataMode::Full),
                 timestamps: Some(true),
+                max_log_bytes: Some(4096),
                 ..Flags::default()
             },
         };
@@ -739,6 +764,7 @@ mod tests {
         assert_eq!(back.output, plan.output);
         assert_eq!(back.flags.data, plan.flags.data);
         assert_eq!(back.flags.timestamps, Some(true));
+        assert_eq!(back.flags.max_log_bytes, Some(4096));
         assert_eq!(back.flags.log_dir, plan.flags.log_dir);
         assert_eq!(back.flags.framing, None);
     }

@@ -52,7 +52,7 @@ pub fn run(args: ReplayArgs) -> Result<i32> {
             let msg = match e.downcast_ref::<Refusal>() {
                 Some(r) if r.line > 0 => format!("{name}:{}: {}", r.line, r.what),
                 Some(r) => format!("{name}: {}", r.what),
-                None => format!("replay: {e:#}"),
+                None => format!("replay: {}", crate::errtext::strip_os_error(&format!("{e:#}"))),
             };
             eprintln!("scptrace: {}", escape_text(&msg));
             Ok(CANNOT_RUN)
@@ -99,10 +99,7 @@ impl Transcript {
         }
         let file = File::open(path)?;
         if file.metadata()?.is_dir() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::IsADirectory,
-                "is a directory",
-            ));
+            return Err(std::io::Error::from_raw_os_error(nix::libc::EISDIR));
         }
         Ok(Transcript { file })
     }
@@ -110,7 +107,7 @@ impl Transcript {
     /// The shared transcript reader, from the first line.
     fn lines(&self) -> Result<Reader<&File>> {
         let mut f = &self.file;
-        f.rewind().context("cannot read the transcript")?;
+        f.rewind().map_err(|e| read_error(ReadError::Io(e)))?;
         Ok(Reader::new(f).with_max_line(MAX_TRANSCRIPT_LINE))
     }
 
@@ -122,7 +119,12 @@ impl Transcript {
 
 fn read_error(e: ReadError) -> anyhow::Error {
     match e {
-        ReadError::Io(e) | ReadError::Output(e) => anyhow::Error::new(e).context("cannot read the transcript"),
+        // No line number: the file itself failed (the name is added by `run`).
+        ReadError::Io(e) | ReadError::Output(e) => Refusal {
+            line: 0,
+            what: format!("cannot read: {}", crate::errtext::io(&e)),
+        }
+        .into(),
         ReadError::Parse(e) => Refusal {
             line: e.line,
             what: format!(
@@ -390,7 +392,10 @@ fn replay(args: &ReplayArgs, name: &str) -> Result<i32> {
         bail!("--timeout needs a positive number of seconds");
     }
     let timeout = Duration::from_secs_f64(args.timeout.min(86_400.0));
-    let t = Transcript::open(&args.file).with_context(|| format!("cannot read {name}"))?;
+    let t = Transcript::open(&args.file).map_err(|e| Refusal {
+        line: 0,
+        what: crate::errtext::io(&e),
+    })?;
     let (mut proto, mut plan) = plan(&t, args)?;
     let (program, argv0) = program(args, proto.as_ref())?;
     if std::fs::metadata(&program).map(|m| !m.is_file()).unwrap_or(true) {
@@ -514,25 +519,9 @@ fn human_size(n: u64) -> String {
     format!("{}M", n.div_ceil(1 << 20))
 }
 
-/// `--max-bytes`: a count of bytes, optionally with K, M, G or T (powers of
-/// 1024, also written KiB, MiB…), or B.
-pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
-    let (num, unit) = t.split_at(digits);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}`: expected a number of bytes, like 200M or 2G"))?;
-    let mult = match unit.to_ascii_uppercase().as_str() {
-        "" | "B" => 1,
-        "K" | "KB" | "KIB" => 1 << 10,
-        "M" | "MB" | "MIB" => 1 << 20,
-        "G" | "GB" | "GIB" => 1 << 30,
-        "T" | "TB" | "TIB" => 1 << 40,
-        _ => return Err(format!("`{s}`: unknown unit; use K, M, G or T")),
-    };
-    n.checked_mul(mult).ok_or_else(|| format!("`{s}`: too large"))
-}
+/// `--max-bytes`: see [`crate::config::parse_size`] (one reading of sizes
+/// for every flag and config key).
+pub(crate) use crate::config::parse_size;
 
 #[cfg(test)]
 mod size_tests {

@@ -27,8 +27,10 @@ pub fn run(a: RunArgs) -> Result<i32> {
         proto: scp_opts.map(Protocol::Scp),
         shown: None,
         notes: Vec::new(),
+        interactive: true,
     };
     let output = super::output(a.trace.output);
+    super::check_output(&output)?;
     match session::run_traced(target, &settings, output)? {}
 }
 

@@ -38,6 +38,7 @@ pub fn run(args: SftpServerArgs) -> Result<i32> {
         proto: Some(Protocol::Sftp),
         shown: None,
         notes: Vec::new(),
+        interactive: false,
     };
     let output = super::output(args.trace.output.clone());
     match session::run_traced(target, &settings, output)? {}

@@ -77,7 +77,7 @@ pub fn run(args: ShowArgs) -> Result<i32> {
     }
     match out.flush() {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-            eprintln!("scptrace: writing output: {e}");
+            eprintln!("scptrace: writing output: {}", crate::errtext::io(&e));
             Ok(2)
         }
         _ => Ok(status),

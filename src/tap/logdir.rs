@@ -38,7 +38,7 @@ impl LogDir {
             Err(e) => {
                 return Err(io::Error::new(
                     e.kind(),
-                    format!("cannot create {}: {e}", path.display()),
+                    format!("cannot create {}: {}", path.display(), crate::errtext::io(&e)),
                 ));
             }
         }
@@ -159,7 +159,10 @@ fn check_ancestors(fd: &OwnedFd, shown: &Path, me: u32) -> io::Result<()> {
 /// device such as /dev/full) is written as it is.
 pub fn create_named(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let fail = |e: io::Error| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()));
+    let fail = |e: io::Error| {
+        let why = crate::errtext::io(&e);
+        io::Error::new(e.kind(), format!("cannot write {}: {why}", path.display()))
+    };
     let new_file = |p: &Path| {
         std::fs::OpenOptions::new()
             .write(true)
@@ -202,6 +205,39 @@ pub fn create_named(path: &Path) -> io::Result<File> {
         return Err(fail(e));
     }
     Ok(file)
+}
+
+/// Whether `-o FILE` can be written, found before anything runs, leaving
+/// the file system as it was. It asks what [`create_named`] will need: a new
+/// or replaced regular file needs a file created in its directory (tried
+/// with a name of our own, removed again); a FIFO or a device is taken as it
+/// is; a symlink (ELOOP) or anything else fails.
+pub fn probe_named(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let try_create = |p: &Path| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(p)?;
+        std::fs::remove_file(p)
+    };
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => try_create(path),
+        Err(e) => Err(e),
+        Ok(m) if m.file_type().is_symlink() => Err(io::Error::from_raw_os_error(nix::libc::ELOOP)),
+        Ok(m) if m.is_dir() => Err(io::Error::from_raw_os_error(nix::libc::EISDIR)),
+        Ok(m) if m.file_type().is_fifo() || m.file_type().is_char_device() => Ok(()),
+        Ok(m) if m.is_file() => {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            try_create(&path.with_file_name(format!(".{name}.{}.scptrace-probe", std::process::id())))
+        }
+        Ok(_) => Err(io::Error::other("not a regular file, FIFO or character device")),
+    }
 }
 
 /// The transcript file's write buffer. It holds whole lines (a transcript

@@ -13,6 +13,7 @@ use mio::{Events, Interest, Poll, Token};
 use nix::libc;
 use nix::sys::signal::{Signal, kill};
 
+use crate::errtext;
 use crate::fdio::{self, std_fd};
 use crate::tap::child::{self, SignalPipe, Spawned};
 use crate::tap::trace::Tracer;
@@ -463,7 +464,11 @@ fn pump(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer) -> bool {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => f.src.ready = false,
             // EIO on a hung-up tty, ECONNRESET on a socket: an end, with a reason.
             Err(e) => {
-                tracer.problem(format!("reading {} failed: {e}", source_name(f.stream)));
+                tracer.problem(format!(
+                    "reading {} failed: {}",
+                    source_name(f.stream),
+                    errtext::io(&e)
+                ));
                 src_ended(f, cx);
                 progress = true;
             }
@@ -502,6 +507,7 @@ fn report_end(f: &mut Flow, tracer: &mut Tracer) {
 /// (the child gets EPIPE as it would have without us).
 fn dst_failed(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer, e: io::Error) {
     let lost = f.pending();
+    let e = errtext::io(&e);
     let what = match f.stream {
         Stream::In => format!("the child closed its stdin ({e}); {lost} bytes from the peer not delivered"),
         Stream::Out => {

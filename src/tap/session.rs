@@ -37,6 +37,11 @@ pub struct Target {
     pub shown: Option<String>,
     /// `>>>` lines written right after the invocation (how the streams were set up).
     pub notes: Vec<String>,
+    /// A person started this and reads our stderr (`run`, `record`): the
+    /// transcript cap is also said there. In the stand-in and forced modes
+    /// our stderr is what the ssh client shows next to the transfer, and
+    /// the tap says nothing of its own there mid-transfer.
+    pub interactive: bool,
 }
 
 /// Where the transcript goes.
@@ -143,7 +148,7 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
         ),
         Err(e) => return Err(exec_untraced(&target, &e.to_string())),
     };
-    tracer.set_cap(written, settings.max_log_bytes.value);
+    tracer.set_cap(written, settings.max_log_bytes.value, target.interactive);
     tracer.header("scptrace", env!("CARGO_PKG_VERSION"));
     tracer.header("start", &start.rfc3339());
     tracer.header("pid", &std::process::id().to_string());
@@ -172,6 +177,7 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
             s
         }
         Err(e) => {
+            let e = crate::errtext::io(&e);
             tracer.problem(format!("cannot start {}: {e}", target.program.display()));
             tracer.flush();
             return Err(anyhow::anyhow!("cannot run {}: {e}", target.program.display()));

@@ -179,5 +179,9 @@ pub fn exec_real(real: &Path, argv0: &OsStr, args: &[OsString]) -> anyhow::Error
         .arg0(argv0)
         .args(args)
         .exec();
-    anyhow::anyhow!("cannot run the real scp {}: {err}", real.display())
+    anyhow::anyhow!(
+        "cannot run the real scp {}: {}",
+        real.display(),
+        crate::errtext::io(&err)
+    )
 }

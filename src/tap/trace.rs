@@ -58,6 +58,8 @@ struct Cap {
     hard: u64,
     quiet: bool,
     truncated: bool,
+    /// Say on stderr, once, that the cap was reached (interactive modes).
+    announce: bool,
 }
 
 /// A file's data being framed in one direction.
@@ -280,6 +282,14 @@ impl Tracer {
             cap.quiet |= soft;
             cap.truncated |= hard;
             let max = cap.soft;
+            if (soft || hard) && std::mem::take(&mut cap.announce) {
+                // One line for the person watching; the `!!` lines say the rest.
+                crate::warn::warn(&format!(
+                    "transcript {} reached max_log_bytes ({max} B): file contents are no longer shown in it; \
+                     --max-log-bytes SIZE raises the cap, 0 removes it",
+                    self.label
+                ));
+            }
             if soft {
                 self.data_mode = DataMode::None;
                 let line = format!(
@@ -312,8 +322,9 @@ impl Tracer {
 
     /// Caps the transcript (`max_log_bytes`): past `max` bytes, counted by
     /// `written`, file contents are no longer shown; past 1.25 × `max`
-    /// nothing but the exit status is written.
-    pub fn set_cap(&mut self, written: Rc<Cell<u64>>, max: u64) {
+    /// nothing but the exit status is written. With `announce`, reaching it
+    /// is also said once on stderr.
+    pub fn set_cap(&mut self, written: Rc<Cell<u64>>, max: u64, announce: bool) {
         if max == 0 {
             return;
         }
@@ -328,10 +339,12 @@ impl Tracer {
             hard,
             quiet: false,
             truncated: false,
+            announce,
         });
     }
 
     fn fail(&mut self, e: std::io::Error) {
+        let e = crate::errtext::io(&e);
         if let Some(mut sink) = self.sink.take() {
             // Say so in the transcript if it can still take a line (it rarely can).
             let ev = Event {

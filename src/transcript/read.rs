@@ -31,9 +31,9 @@ impl ReadError {
     pub fn report(&self, path: &Path) {
         let path = display_name(path);
         let msg = match self {
-            ReadError::Io(e) => format!("{path}: {e}"),
+            ReadError::Io(e) => format!("{path}: {}", crate::errtext::io(e)),
             ReadError::Parse(e) => format!("{path}:{}: {}", e.line, e.reason),
-            ReadError::Output(e) => format!("writing output: {e}"),
+            ReadError::Output(e) => format!("writing output: {}", crate::errtext::io(e)),
         };
         eprintln!("scptrace: {}", escape_text(&msg));
     }

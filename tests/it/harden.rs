@@ -1084,7 +1084,8 @@ fn logdir_symlink_at_the_file_name() {
     assert!(d.create(&start, "scp").is_err());
     assert_eq!(fs::read(&victim).unwrap(), b"precious");
 
-    // `run -o LINK`: refused, one warning, the transfer goes ahead.
+    // `run -o LINK`: refused before scp starts (issue 13: an interactive
+    // mode fails when -o cannot be written; it used to warn and go on).
     let link = sb.p("t.log");
     std::os::unix::fs::symlink(&victim, &link).unwrap();
     fs::create_dir(sb.p("dst")).unwrap();
@@ -1092,10 +1093,17 @@ fn logdir_symlink_at_the_file_name() {
         &mut scp_cmd(&sb, Some(&link), &["-t", "dst"]),
         b"C0644 5 f\nhello\0".to_vec(),
     );
-    r.assert_success("run -o LINK");
-    assert_eq!(r.stdout, b"\0\0\0");
-    assert_eq!(fs::read(sb.p("dst/f")).unwrap(), b"hello");
-    assert_eq!(warnings(&r.stderr).len(), 1, "{}", r.stderr_text());
+    assert_eq!(r.status.code(), Some(2), "run -o LINK: {}", r.stderr_text());
+    assert!(r.stdout.is_empty());
+    assert!(!sb.p("dst/f").exists(), "scp ran");
+    assert_eq!(
+        r.stderr_text().trim_end(),
+        format!(
+            "scptrace: {}: cannot create transcript: it is a symbolic link, which scptrace never writes through; \
+             give -o a writable path",
+            link.display()
+        )
+    );
     assert_eq!(fs::read(&victim).unwrap(), b"precious");
 }
 
@@ -1664,7 +1672,7 @@ mod tracer_roundtrip {
             Some(scptrace::protocol::Protocol::Scp(opts)),
         );
         if let Some(cap) = s.cap {
-            t.set_cap(written, cap);
+            t.set_cap(written, cap, false);
         }
         t.header("scptrace", "0.0.0");
         t.invocation("/usr/bin/scp -t /tmp".into());

@@ -1,5 +1,6 @@
 //! The one integration test binary (style point 9): one module per area.
 
+mod cli;
 mod controls;
 mod deploy;
 mod e2e;

@@ -706,30 +706,43 @@ fn log_dir_unwritable_transfer_goes_on() {
     );
 }
 
-/// `-o` names a file that cannot be written (/dev/full: every write fails
-/// with ENOSPC) or created (under a regular file).
+/// `-o` names a file that opens but cannot be written (/dev/full: every
+/// write fails with ENOSPC): the transfer goes on. One that cannot even be
+/// created (under a regular file) is refused before scp starts, since a
+/// person is there to fix it (issue 13; tests/it/cli.rs has more).
 #[test]
 fn log_file_unwritable_transfer_goes_on() {
-    for out in ["/dev/full", "file.txt/T"] {
-        let sb = Sandbox::new();
-        fs::write(sb.path().join("file.txt"), "a regular file").unwrap();
-        fs::create_dir(sb.path().join("dst")).unwrap();
-        let mut cmd = sb.command(bin());
-        cmd.current_dir(sb.path())
-            .args(["run", "-o", out, "--", "scp", "-d", "-t", "dst"]);
-        let mut d = Dialog::start(&mut cmd);
-        seed_dialog(&mut d);
-        let (st, err) = d.finish();
-        assert!(st.success(), "-o {out}: {st:?}");
-        assert_seed_files_arrived(&sb.path().join("dst"));
-        assert_eq!(warnings(&err), 1, "-o {out}: {}", String::from_utf8_lossy(&err));
-        assert_eq!(
-            String::from_utf8_lossy(&err).lines().count(),
-            1,
-            "-o {out}: {}",
-            String::from_utf8_lossy(&err)
-        );
-    }
+    let sb = Sandbox::new();
+    fs::write(sb.path().join("file.txt"), "a regular file").unwrap();
+    fs::create_dir(sb.path().join("dst")).unwrap();
+    let mut cmd = sb.command(bin());
+    cmd.current_dir(sb.path())
+        .args(["run", "-o", "file.txt/T", "--", "scp", "-d", "-t", "dst"]);
+    let f = run(&mut cmd, Input::Null, DEADLINE);
+    assert_eq!(f.status.code(), Some(2), "{}", f.stderr_text());
+    assert_eq!(
+        f.stderr_text(),
+        "scptrace: file.txt/T: cannot create transcript: Not a directory; give -o a writable path\n"
+    );
+    assert!(fs::read_dir(sb.path().join("dst")).unwrap().next().is_none());
+    let out = "/dev/full";
+    let sb = Sandbox::new();
+    fs::create_dir(sb.path().join("dst")).unwrap();
+    let mut cmd = sb.command(bin());
+    cmd.current_dir(sb.path())
+        .args(["run", "-o", out, "--", "scp", "-d", "-t", "dst"]);
+    let mut d = Dialog::start(&mut cmd);
+    seed_dialog(&mut d);
+    let (st, err) = d.finish();
+    assert!(st.success(), "-o {out}: {st:?}");
+    assert_seed_files_arrived(&sb.path().join("dst"));
+    assert_eq!(warnings(&err), 1, "-o {out}: {}", String::from_utf8_lossy(&err));
+    assert_eq!(
+        String::from_utf8_lossy(&err).lines().count(),
+        1,
+        "-o {out}: {}",
+        String::from_utf8_lossy(&err)
+    );
 }
 
 /// How many processes `cmd` started (itself included), counted with strace

@@ -624,7 +624,11 @@ impl Source {
     fn io_refusal(&self, no: u64, what: &str, name: &[u8], e: std::io::Error) -> Refusal {
         self.refuse(
             no,
-            format!("cannot {what} \"{}\" in the target: {e}", escape(name)),
+            format!(
+                "cannot {what} \"{}\" in the target: {}",
+                escape(name),
+                crate::errtext::io(&e)
+            ),
         )
     }
 

@@ -30,7 +30,8 @@ pub fn prepare(wanted: Option<&Path>) -> Result<Target> {
             })?;
         }
         Err(e) => bail!(
-            "--target {shown}: {e}; give an empty directory, or leave --target out for a new temporary one"
+            "--target {shown}: {}; give an empty directory, or leave --target out for a new temporary one",
+            crate::errtext::io(&e)
         ),
         Ok(_) => {
             let meta = std::fs::metadata(path).with_context(|| format!("--target {shown}"))?;
