@@ -302,6 +302,8 @@ pub struct Settings {
     pub log_dir: Setting<PathBuf>,
     /// `None` means: search PATH, then /usr/bin/scp.
     pub real_scp: Setting<Option<PathBuf>>,
+    /// The sftp-server `replay` runs; `None` means: the usual install paths.
+    pub sftp_server: Setting<Option<PathBuf>>,
     pub framing: Setting<Framing>,
     pub data: Setting<DataMode>,
     pub format: Setting<Format>,
@@ -644,6 +646,11 @@ impl Settings {
             value: Some(real.value).filter(|p| !p.as_os_str().is_empty()),
             origin: real.origin,
         };
+        let sftp = l.pick_program("sftp_server", "SCPTRACE_SFTP_SERVER", None, PathBuf::new());
+        let sftp_server = Setting {
+            value: Some(sftp.value).filter(|p| !p.as_os_str().is_empty()),
+            origin: sftp.origin,
+        };
         let framing = l.pick("framing", "SCPTRACE_FRAMING", flags.framing, Framing::Message);
         let data = l.pick("data", "SCPTRACE_DATA", flags.data, DataMode::Head);
         let format = l.pick("format", "SCPTRACE_FORMAT", flags.format, Format::Text);
@@ -667,6 +674,7 @@ impl Settings {
         Settings {
             log_dir,
             real_scp,
+            sftp_server,
             framing,
             data,
             format,

@@ -23,6 +23,7 @@
 mod engine;
 mod report;
 mod scp;
+mod sftp;
 mod target;
 
 use std::ffi::OsString;
@@ -153,9 +154,36 @@ pub(crate) trait Protocol {
     fn default_program(&self, settings: &Settings) -> Result<(PathBuf, OsString)>;
     /// Notes for the report.
     fn notes(&self) -> Vec<String>;
+    /// An SFTP session (the report names the real sftp-server).
+    fn is_sftp(&self) -> bool {
+        false
+    }
     /// Notes for a report of a difference: what may explain it.
     fn difference_notes(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// The program's working directory, given the target.
+    fn workdir(&self, dir: &Path) -> PathBuf {
+        dir.to_path_buf()
+    }
+    /// Runs the program and plays the recording to it; the report, and
+    /// whether it differed. By default a byte stream, compared byte for
+    /// byte (`engine.rs`).
+    fn converse(
+        &mut self,
+        t: &Transcript,
+        cmd: &engine::Command,
+        timeout: Duration,
+        plan: &mut Plan,
+        head: &report::Head,
+    ) -> Result<(String, bool)> {
+        let mut live = engine::Live::spawn(cmd, timeout, engine::Matcher::default())?;
+        let outcome = engine::run(t, &mut live, plan.send_bytes, plan.exit.map(|e| e.1))?;
+        if outcome.diff.is_some() {
+            plan.notes.extend(self.difference_notes());
+        }
+        let text = report::render(head, plan, &live, &outcome);
+        Ok((text, outcome.diff.is_some()))
     }
 }
 
@@ -317,12 +345,15 @@ fn plan(t: &Transcript, args: &ReplayArgs) -> Result<(Box<dyn Protocol>, Plan)> 
                     .into());
                 }
                 p.invocation = Some(no);
+                let sftp =
+                    crate::transcript::redecode::protocol_of(text) == Some(crate::protocol::Protocol::Sftp);
                 proto = match scp::ServerFlags::from_invocation(text) {
+                    _ if sftp => Some(Box::new(sftp::Sftp::new(args.max_bytes))),
                     Some(flags) => Some(Box::new(scp::Scp::new(flags, args.max_bytes))),
                     None if user_program => Some(raw(args.max_bytes)),
                     None => {
                         return Err(refuse(
-                            "not an scp server session (no -t or -f among scp's options): replay runs only the real scp in server mode; to replay these bytes against a program of your choice, give -- PROGRAM [ARGS]".into(),
+                            "not an scp server session (no -t or -f among scp's options) nor an SFTP one (subsystem sftp, sftp-server): replay runs only the real scp in server mode or the real sftp-server; to replay these bytes against a program of your choice, give -- PROGRAM [ARGS]".into(),
                         )
                         .into());
                     }
@@ -400,8 +431,18 @@ fn replay(args: &ReplayArgs, name: &str) -> Result<i32> {
     let (program, argv0) = program(args, proto.as_ref())?;
     if std::fs::metadata(&program).map(|m| !m.is_file()).unwrap_or(true) {
         bail!(
-            "cannot run {}: no such program; set real_scp in the config (or SCPTRACE_REAL_SCP), or give -- PROGRAM",
-            shown_path(&program)
+            "cannot run {}: no such program; set {} in the config (or SCPTRACE_{}), or give -- PROGRAM",
+            shown_path(&program),
+            if proto.is_sftp() {
+                "sftp_server"
+            } else {
+                "real_scp"
+            },
+            if proto.is_sftp() {
+                "SFTP_SERVER"
+            } else {
+                "REAL_SCP"
+            },
         );
     }
     let target = target::prepare(args.target.as_deref())?;
@@ -417,24 +458,25 @@ fn replay(args: &ReplayArgs, name: &str) -> Result<i32> {
         program,
         argv0,
         args: program_args(args, proto.as_ref(), &target.dir)?,
-        dir: target.dir.clone(),
+        dir: proto.workdir(&target.dir),
     };
-    let mut live = engine::Live::spawn(&cmd, timeout)?;
-    let outcome = engine::run(&t, &mut live, plan.send_bytes, plan.exit.map(|e| e.1))?;
-    if outcome.diff.is_some() {
-        plan.notes.extend(proto.difference_notes());
-    }
-    let cmd_text = report::command_text(&cmd, args.command.len() > 1);
-    let who = if args.command.is_empty() {
-        "the real scp"
-    } else {
+    let who = if !args.command.is_empty() {
         "the program"
+    } else if proto.is_sftp() {
+        "the real sftp-server"
+    } else {
+        "the real scp"
     };
-    let text = report::render(name, &plan, &cmd_text, who, &live, &outcome);
+    let head = report::Head {
+        name: name.to_string(),
+        cmd_text: report::command_text(&cmd, args.command.len() > 1),
+        who: who.to_string(),
+    };
+    let (text, differs) = proto.converse(&t, &cmd, timeout, &mut plan, &head)?;
     std::io::stdout()
         .write_all(text.as_bytes())
         .context("cannot write the report")?;
-    Ok(if outcome.diff.is_some() { 1 } else { 0 })
+    Ok(if differs { 1 } else { 0 })
 }
 
 // ---- shared by the parts ----

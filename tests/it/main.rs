@@ -15,6 +15,7 @@ mod refcorpus;
 mod refdecode;
 mod relay;
 mod replay;
+mod replay_sftp;
 mod sftp;
 mod show;
 mod show_views;

@@ -52,6 +52,15 @@ impl Outgoing {
         }
     }
 
+    /// Bytes to send: `head`, then filler up to `total` bytes.
+    pub fn from_head(head: Vec<u8>, total: u64) -> Outgoing {
+        Outgoing {
+            total: total.max(head.len() as u64),
+            head,
+            sent: 0,
+        }
+    }
+
     fn done(&self) -> bool {
         self.sent >= self.total
     }
@@ -102,6 +111,30 @@ pub struct Matcher {
     /// The last lines of the replayed conversation, for the report: the
     /// recorded line each stands for (`None`: something not recorded).
     pub log: VecDeque<(Option<u64>, Entry)>,
+}
+
+/// What consumes the program's stdout: the byte [`Matcher`], or SFTP's
+/// packet reader (`sftp::engine`).
+pub trait Sink {
+    fn feed(&mut self, data: &[u8]);
+    /// Whether to read more now (false: hold it in the pipe).
+    fn wants_output(&self) -> bool;
+    /// A difference is found: stop at once.
+    fn diverged(&self) -> bool {
+        false
+    }
+}
+
+impl Sink for Matcher {
+    fn feed(&mut self, data: &[u8]) {
+        Matcher::feed(self, data)
+    }
+    fn wants_output(&self) -> bool {
+        Matcher::wants_output(self)
+    }
+    fn diverged(&self) -> bool {
+        self.diverged.is_some()
+    }
 }
 
 impl Matcher {
@@ -185,13 +218,13 @@ pub enum Stop {
 }
 
 /// The real program, its pipes (non-blocking), and what came back so far.
-pub struct Live {
+pub struct Live<S: Sink = Matcher> {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: Option<ChildStdout>,
     stderr: Option<ChildStderr>,
     pub err_buf: Vec<u8>,
-    pub m: Matcher,
+    pub m: S,
     pub timeout: Duration,
     pub status: Option<ExitStatus>,
     /// Bytes read from stdout and stderr, to notice silence.
@@ -231,7 +264,7 @@ fn read_ready(r: &mut impl Read, mut f: impl FnMut(&[u8]), more: impl Fn() -> bo
     true
 }
 
-impl Drop for Live {
+impl<S: Sink> Drop for Live<S> {
     fn drop(&mut self) {
         // An error ended the replay early: leave no program behind.
         if self.status.is_none() {
@@ -241,8 +274,8 @@ impl Drop for Live {
     }
 }
 
-impl Live {
-    pub fn spawn(cmd: &Command, timeout: Duration) -> Result<Live> {
+impl<S: Sink> Live<S> {
+    pub fn spawn(cmd: &Command, timeout: Duration, m: S) -> Result<Live<S>> {
         let mut c = std::process::Command::new(&cmd.program);
         c.arg0(&cmd.argv0)
             .args(&cmd.args)
@@ -266,7 +299,7 @@ impl Live {
             stdout: Some(stdout),
             stderr: Some(stderr),
             err_buf: Vec::new(),
-            m: Matcher::default(),
+            m,
             timeout,
             status: None,
             read_total: 0,
@@ -292,11 +325,15 @@ impl Live {
 
     /// Moves bytes (reading stdout and stderr, writing `out` if given) until
     /// `done` holds and `out` is written, or a [`Stop`].
-    pub fn pump(&mut self, mut out: Option<&mut Outgoing>, done: &dyn Fn(&Live) -> bool) -> Result<(), Stop> {
+    pub fn pump(
+        &mut self,
+        mut out: Option<&mut Outgoing>,
+        done: &dyn Fn(&Live<S>) -> bool,
+    ) -> Result<(), Stop> {
         let mut deadline = Instant::now() + self.timeout;
         let mut wbuf = vec![0u8; 64 * 1024];
         loop {
-            if self.m.diverged.is_some() {
+            if self.m.diverged() {
                 return Err(Stop::Diverged);
             }
             let writing = out.as_ref().is_some_and(|o| !o.done());
@@ -500,12 +537,12 @@ pub struct Window {
 /// the few last ones, and the windows around the last bytes line and the
 /// last exit status line.
 #[derive(Default)]
-struct Context {
+pub(super) struct Context {
     ring: VecDeque<(u64, Entry)>,
     bytes: Window,
     exit: Window,
     /// Once a difference is found: its window, completed by the lines that follow.
-    frozen: Option<Window>,
+    pub frozen: Option<Window>,
 }
 
 impl Window {
@@ -527,13 +564,28 @@ impl Window {
         }
     }
 
-    fn full(&self) -> bool {
+    pub fn full(&self) -> bool {
         self.after >= CONTEXT
     }
 }
 
 impl Context {
-    fn line(&mut self, no: u64, entry: &Entry) {
+    /// Freezes the window around the last bytes line: the difference is there.
+    pub fn freeze(&mut self) {
+        self.frozen = Some(std::mem::take(&mut self.bytes));
+    }
+
+    /// The window around the last bytes line.
+    pub fn bytes_window(&mut self) -> Window {
+        std::mem::take(&mut self.bytes)
+    }
+
+    /// The window around the last exit status line.
+    pub fn exit_window(&mut self) -> Window {
+        std::mem::take(&mut self.exit)
+    }
+
+    pub fn line(&mut self, no: u64, entry: &Entry) {
         if matches!(entry, Entry::Header { .. }) {
             return;
         }

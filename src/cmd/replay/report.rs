@@ -77,7 +77,7 @@ pub fn cut_messages(bytes: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-fn ordinal(n: usize) -> String {
+pub fn ordinal(n: usize) -> String {
     let suffix = match (n % 10, n % 100) {
         (_, 11..=13) => "th",
         (1, _) => "st",
@@ -99,9 +99,100 @@ pub fn command_text(cmd: &Command, user_args: bool) -> String {
     s
 }
 
-pub fn render(name: &str, plan: &Plan, cmd_text: &str, who: &str, live: &Live, o: &Outcome) -> String {
+/// What the report names: the transcript, the command, who answers.
+pub struct Head {
+    pub name: String,
+    pub cmd_text: String,
+    pub who: String,
+}
+
+/// The report's first line and the plan's notes.
+pub fn head(h: &Head, plan: &Plan) -> String {
     let mut r = String::new();
-    let _ = writeln!(r, "replay of {name} against: {cmd_text}");
+    let _ = writeln!(r, "replay of {} against: {}", h.name, h.cmd_text);
+    plan_notes(&mut r, plan);
+    r
+}
+
+fn plan_notes(r: &mut String, plan: &Plan) {
+    for (line, name, held, size) in &plan.short {
+        let _ = writeln!(
+            r,
+            "note: line {line}: the data lines of \"{}\" hold {held} B, its annotation says {size} B: the transcript lacks bytes that passed (or was edited); replay sends what it holds",
+            escape_text(name)
+        );
+    }
+    if plan.short_more > 0 {
+        let _ = writeln!(r, "note: {} more file(s) like that", plan.short_more);
+    }
+    for note in &plan.notes {
+        let _ = writeln!(r, "note: {note}");
+    }
+}
+
+/// How the program ended, for the summary.
+pub fn status_text(status: Option<std::process::ExitStatus>, killed: bool) -> String {
+    match (status.map(crate::tap::child::status_code), killed) {
+        (_, true) => "still running at the end, killed".to_string(),
+        (Some(c), _) => format!("exit status {c}"),
+        (None, _) => "exit status unknown".to_string(),
+    }
+}
+
+/// The recorded lines around the difference; returns the width of the
+/// line numbers.
+pub fn recorded(r: &mut String, window: &super::engine::Window) -> usize {
+    let at = window.at;
+    let _ = writeln!(r, "recorded:");
+    let width = window
+        .lines
+        .iter()
+        .map(|l| l.0)
+        .max()
+        .unwrap_or(at)
+        .to_string()
+        .len();
+    let lo = window
+        .lines
+        .iter()
+        .position(|l| l.0 == at)
+        .unwrap_or(0)
+        .saturating_sub(CONTEXT);
+    for (no, entry) in window.lines.iter().skip(lo) {
+        let mark = if *no == at { ">" } else { " " };
+        let _ = writeln!(r, "  {mark} {no:>width$}  {}", render_entry(entry));
+    }
+    width
+}
+
+/// The program's stderr, the end of its output, its status: the last lines
+/// of what was replayed.
+pub fn live_tail(
+    err: &[u8],
+    out_eof: bool,
+    killed: bool,
+    status: Option<std::process::ExitStatus>,
+) -> Vec<Entry> {
+    let mut v = Vec::new();
+    for piece in cut_messages(err).into_iter().take(12) {
+        v.push(bytes_entry(Stream::Err, piece));
+    }
+    if out_eof {
+        v.push(Entry::Closed(Stream::Out));
+    }
+    if killed {
+        v.push(Entry::Note("still running: killed by scptrace replay".into()));
+    }
+    if let Some(st) = status {
+        v.push(Entry::Exit(crate::tap::child::status_code(st)));
+    }
+    v
+}
+
+pub fn render(h: &Head, plan: &Plan, live: &Live, o: &Outcome) -> String {
+    let (name, who) = (h.name.as_str(), h.who.as_str());
+    let mut r = String::new();
+    let _ = writeln!(r, "replay of {name} against: {}", h.cmd_text);
     if o.synthetic > 0 {
         let _ = writeln!(
             r,
@@ -116,30 +207,14 @@ pub fn render(name: &str, plan: &Plan, cmd_text: &str, who: &str, live: &Live, o
             o.counted
         );
     }
-    for (line, name, held, size) in &plan.short {
-        let _ = writeln!(
-            r,
-            "note: line {line}: the data lines of \"{}\" hold {held} B, its annotation says {size} B: the transcript lacks bytes that passed (or was edited); replay sends what it holds",
-            escape_text(name)
-        );
-    }
-    if plan.short_more > 0 {
-        let _ = writeln!(r, "note: {} more file(s) like that", plan.short_more);
-    }
-    for note in &plan.notes {
-        let _ = writeln!(r, "note: {note}");
-    }
+    plan_notes(&mut r, plan);
     if let Some(line) = o.in_closed_at {
         let _ = writeln!(
             r,
             "note: the real program stopped reading its stdin at line {line}"
         );
     }
-    let status = match (live.status.map(crate::tap::child::status_code), live.killed) {
-        (_, true) => "still running at the end, killed".to_string(),
-        (Some(c), _) => format!("exit status {c}"),
-        (None, _) => "exit status unknown".to_string(),
-    };
+    let status = status_text(live.status, live.killed);
     let recorded_exit = plan
         .exit
         .map(|(_, c)| format!("recorded {c}"))
@@ -194,27 +269,7 @@ pub fn render(name: &str, plan: &Plan, cmd_text: &str, who: &str, live: &Live, o
     }
 
     // The recording around that line.
-    let _ = writeln!(r, "recorded:");
-    let width = o
-        .window
-        .lines
-        .iter()
-        .map(|l| l.0)
-        .max()
-        .unwrap_or(at)
-        .to_string()
-        .len();
-    let lo = o
-        .window
-        .lines
-        .iter()
-        .position(|l| l.0 == at)
-        .unwrap_or(0)
-        .saturating_sub(CONTEXT);
-    for (no, entry) in o.window.lines.iter().skip(lo) {
-        let mark = if *no == at { ">" } else { " " };
-        let _ = writeln!(r, "  {mark} {no:>width$}  {}", render_entry(entry));
-    }
+    let width = recorded(&mut r, &o.window);
 
     // The replay: its last lines before the difference, then what differed.
     let _ = writeln!(r, "replayed:");
@@ -251,31 +306,21 @@ pub fn render(name: &str, plan: &Plan, cmd_text: &str, who: &str, live: &Live, o
         }
         Diff::Stalled { .. } | Diff::NoEnd | Diff::Exit { .. } => {}
     }
-    for piece in cut_messages(&live.err_buf).into_iter().take(12) {
-        tail.push((false, bytes_entry(Stream::Err, piece)));
-    }
-    if live.out_eof
-        && !matches!(
-            diff,
-            Diff::Missing {
-                why: Stop::OutClosed,
-                ..
-            }
-        )
-    {
-        tail.push((false, Entry::Closed(Stream::Out)));
-    }
-    if live.killed {
-        tail.push((
-            false,
-            Entry::Note("still running: killed by scptrace replay".into()),
-        ));
-    }
-    if let Some(st) = live.status {
-        tail.push((
-            matches!(diff, Diff::Exit { .. }),
-            Entry::Exit(crate::tap::child::status_code(st)),
-        ));
+    let closed_shown = matches!(
+        diff,
+        Diff::Missing {
+            why: Stop::OutClosed,
+            ..
+        }
+    );
+    for e in live_tail(
+        &live.err_buf,
+        live.out_eof && !closed_shown,
+        live.killed,
+        live.status,
+    ) {
+        let marked = matches!((diff, &e), (Diff::Exit { .. }, Entry::Exit(_)));
+        tail.push((marked, e));
     }
     for (no, entry) in &live.m.log {
         let stalled = matches!((diff, no), (Diff::Stalled { line }, Some(n)) if line == *n);
