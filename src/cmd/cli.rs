@@ -29,7 +29,7 @@ pub enum Command {
     Show(ShowArgs),
     /// Decode transcripts' bytes and say what they hold; exit 0 only when decoded whole and clean
     Check(CheckArgs),
-    /// Speak a transcript's I: side to a fresh real scp and report where the replies differ
+    /// Speak a transcript's I: side to a fresh real scp or sftp-server and report where the replies differ
     Replay(ReplayArgs),
     /// Run as an sshd ForceCommand or authorized_keys command=
     Forced(ForcedArgs),
@@ -240,14 +240,15 @@ pub struct ReplayArgs {
     /// Directory to replay in: empty, or not existing yet [default: a new temporary directory]
     #[arg(long, value_name = "DIR")]
     pub target: Option<PathBuf>,
-    /// Seconds to wait for the real scp to make progress at each step
+    /// Seconds to wait for the real scp (or sftp-server) to make progress at each step
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub timeout: f64,
     /// Most bytes the replay may write into the target: the files of an
-    /// upload, or a download's re-created source (suffixes K, M, G, T: powers of 1024)
+    /// upload, a download's re-created source, an SFTP session's WRITEs and
+    /// re-created files (suffixes K, M, G, T: powers of 1024)
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = super::replay::parse_size)]
     pub max_bytes: u64,
-    /// Run this instead of the real scp: PROGRAM alone gets the server
+    /// Run this instead of the real scp (or sftp-server): PROGRAM alone gets the server
     /// arguments replay derives; PROGRAM ARGS runs exactly that
     #[arg(last = true, value_name = "PROGRAM")]
     pub command: Vec<OsString>,

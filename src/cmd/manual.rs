@@ -26,6 +26,12 @@ const ENV: &[(&str, &str)] = &[
          environment unless /etc/scptrace/config.toml says allow_env_programs = true.",
     ),
     (
+        "SCPTRACE_SFTP_SERVER",
+        "The sftp-server replay runs for an SFTP transcript (config key sftp_server). Default: \
+         /usr/lib/openssh/sftp-server or another usual place. In an ssh session it is not taken from the \
+         environment unless /etc/scptrace/config.toml says allow_env_programs = true.",
+    ),
+    (
         "SCPTRACE_FRAMING",
         "message (one line per protocol message) or raw (one per read); config key framing.",
     ),
@@ -280,8 +286,12 @@ fn page(name: &str) -> Page {
                     "scptrace replay bug.log --target /tmp/x -- /path/to/your/scp",
                     "Against your own build of scp, in /tmp/x.",
                 ),
+                (
+                    "scptrace replay sftp.log",
+                    "An SFTP session (scp's default mode): its requests against the real sftp-server, rooted in a new temporary directory.",
+                ),
             ],
-            env: &["SCPTRACE_REAL_SCP"],
+            env: &["SCPTRACE_REAL_SCP", "SCPTRACE_SFTP_SERVER"],
             files: true,
             see_also: &["scp(1)", "scptrace-check"],
         },
