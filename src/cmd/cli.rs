@@ -71,7 +71,7 @@ pub struct TraceOpts {
     #[arg(long, value_enum)]
     pub color: Option<ColorWhen>,
     /// Past SIZE bytes of transcript, file contents are counted, not shown;
-    /// past 1.25 × SIZE only the exit status is written; said once on stderr
+    /// past 1.25 × SIZE only the exit status is written; run and record say so once on stderr
     /// (suffixes K, M, G: powers of 1024; 0: no cap) [env: SCPTRACE_MAX_LOG_BYTES] [default: 64M]
     #[arg(long, value_name = "SIZE", value_parser = super::replay::parse_size)]
     pub max_log_bytes: Option<u64>,
@@ -98,7 +98,9 @@ impl TraceOpts {
 pub struct RunArgs {
     #[command(flatten)]
     pub trace: TraceOpts,
-    /// The program and its arguments
+    /// The program and its arguments. scptrace's own options come before it
+    /// (an unknown one is an error); from PROGRAM on, every word is the
+    /// program's, `-` or not; `--` may separate the two
     #[arg(required = true, trailing_var_arg = true, value_name = "PROGRAM")]
     pub command: Vec<OsString>,
 }
@@ -119,7 +121,8 @@ pub struct RecordArgs {
     /// Make an OpenSSH scp (9.0 and later) speak the legacy SCP protocol: add -O
     #[arg(long)]
     pub legacy: bool,
-    /// The scp client and its arguments (e.g. `scp -r dir host:/tmp`)
+    /// The scp client and its arguments (e.g. `scp -r dir host:/tmp`); from
+    /// SCP on, every word is the client's; `--` may come before it
     #[arg(required = true, trailing_var_arg = true, value_name = "SCP")]
     pub command: Vec<OsString>,
 }
