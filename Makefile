@@ -6,7 +6,8 @@ BIN    := target/release/scptrace
 # Where `man` and `completions` write (the tests point it elsewhere).
 GENDIR ?= target
 
-.PHONY: all build release test test-deps lint demo bench bench-instructions install uninstall clean man completions fuzz harden-long
+# static: see below
+.PHONY: static all build release test test-deps lint demo bench bench-instructions install uninstall clean man completions fuzz harden-long
 
 all: build
 
@@ -29,6 +30,28 @@ lint:
 	bash scripts/check-layers.sh
 	$(CARGO) clippy --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet
+
+# One fully static x86_64 Linux binary for remote hosts (docs/deploying.md,
+# "Copy one file"): glibc's static libc via crt-static, no rustup target to
+# download (STATIC_TARGET=x86_64-unknown-linux-musl works too where that
+# target is installed). Static glibc cannot load NSS modules reliably, so the
+# result must not contain a function that would (getpwuid, initgroups...):
+# src/passwd.rs reads the files instead. rust-lld does not print glibc's
+# link-time warning about them, so nm checks.
+STATIC_TARGET ?= x86_64-unknown-linux-gnu
+NSS_FUNCS := getpwnam|getpwnam_r|getpwuid|getpwuid_r|getpwent|getgrnam|getgrnam_r|getgrgid|getgrgid_r|getgrent|\
+  initgroups|getgrouplist|getaddrinfo|gethostbyname|gethostbyname_r|gethostbyname2|gethostbyaddr|getservbyname|\
+  getlogin|getlogin_r|getspnam
+static:
+	RUSTFLAGS="$(RUSTFLAGS) -C target-feature=+crt-static" \
+	  $(CARGO) build --release --target $(STATIC_TARGET) --bin scptrace
+	mkdir -p target/static
+	cp target/$(STATIC_TARGET)/release/scptrace target/static/scptrace
+	@if ldd target/static/scptrace >/dev/null 2>&1 && ! ldd target/static/scptrace 2>&1 | grep -q "statically linked"; then \
+	  ldd target/static/scptrace; echo "make static: the binary is dynamically linked"; exit 1; fi
+	@nss=$$(nm target/static/scptrace | awk '$$2 ~ /^[TW]$$/ {print $$3}' | grep -xE '$(NSS_FUNCS)' | tr '\n' ' '); \
+	  if [ -n "$$nss" ]; then echo "make static: NSS functions linked in: $$nss(see src/passwd.rs)"; exit 1; fi
+	@echo "make static: target/static/scptrace ($$(du -h target/static/scptrace | cut -f1), static, no NSS)"
 
 # A traced scp transfer on this machine, no remote host needed.
 demo: build

@@ -367,10 +367,9 @@ pub fn home_dir() -> Option<PathBuf> {
     if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(h));
     }
-    nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .ok()
-        .flatten()
+    crate::passwd::lookup(nix::unistd::geteuid().as_raw())
         .map(|u| u.dir)
+        .filter(|d| !d.as_os_str().is_empty())
 }
 
 /// The default log directory: `$XDG_STATE_HOME/scptrace`, else `~/.local/state/scptrace`.

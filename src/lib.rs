@@ -22,6 +22,7 @@ pub mod config;
 pub mod errtext;
 pub mod escape;
 pub mod fdio;
+pub mod passwd;
 pub mod paths;
 pub mod shell;
 pub mod style;

@@ -50,14 +50,9 @@ pub fn is_self(path: &Path) -> bool {
     me.is_some() && identity(path) == me
 }
 
-/// The name of the effective user, else its uid as a number.
+/// The name of the effective user (`passwd::user_name`: no NSS).
 pub fn user_name() -> String {
-    let uid = nix::unistd::geteuid();
-    nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string())
+    crate::passwd::user_name(nix::unistd::geteuid().as_raw())
 }
 
 /// The owner (uid) of this running executable.

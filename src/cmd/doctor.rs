@@ -233,10 +233,7 @@ fn install_records() -> Vec<InstallRecord> {
 /// that `forced` would not use (it runs the passwd shell, as sshd does).
 fn env_refused(settings: &Settings) -> Vec<RefusedReport> {
     let policy = &settings.env_policy;
-    let passwd_shell = nix::unistd::User::from_uid(nix::unistd::getuid())
-        .ok()
-        .flatten()
-        .map(|u| u.shell);
+    let passwd_shell = crate::passwd::lookup(nix::unistd::getuid().as_raw()).map(|u| u.shell);
     let shell = policy
         .program_var("SHELL")
         .err()

@@ -91,9 +91,7 @@ fn user_shell() -> PathBuf {
     if let Ok(Some(s)) = crate::config::EnvPolicy::current().program_var("SHELL") {
         return PathBuf::from(s);
     }
-    nix::unistd::User::from_uid(nix::unistd::getuid())
-        .ok()
-        .flatten()
+    crate::passwd::lookup(nix::unistd::getuid().as_raw())
         .map(|u| u.shell)
         .filter(|s| !s.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("/bin/sh"))

@@ -11,7 +11,7 @@
 //! do, whatever the user swaps, only what the user could have done alone;
 //! it reports back over a pipe.
 
-use std::ffi::{CString, OsString};
+use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
@@ -232,18 +232,16 @@ where
 /// Becomes `uid`: its groups (from the passwd and group files, else only
 /// `gid`), its gid, then its uid; then checks that root cannot come back.
 fn drop_privileges(uid: u32, gid: u32) -> Result<()> {
-    let user = nix::unistd::User::from_uid(Uid::from_raw(uid)).ok().flatten();
-    let gid = user.as_ref().map_or(Gid::from_raw(gid), |u| u.gid);
+    // From the files, not initgroups(3): no NSS in a static binary.
+    let user = crate::passwd::lookup(uid);
+    let gid = user.as_ref().map_or(gid, |u| u.gid);
     let groups = match &user {
-        Some(u) => CString::new(u.name.as_bytes())
-            .ok()
-            .map(|name| nix::unistd::initgroups(&name, gid)),
-        None => None,
+        Some(u) => crate::passwd::groups(&u.name, gid),
+        None => vec![gid],
     };
-    match groups {
-        Some(r) => r.context("initgroups")?,
-        None => nix::unistd::setgroups(&[gid]).context("setgroups")?,
-    }
+    let groups: Vec<Gid> = groups.into_iter().map(Gid::from_raw).collect();
+    nix::unistd::setgroups(&groups).context("setgroups")?;
+    let gid = Gid::from_raw(gid);
     nix::unistd::setgid(gid).context("setgid")?;
     nix::unistd::setuid(Uid::from_raw(uid)).context("setuid")?;
     if nix::unistd::setuid(Uid::from_raw(0)).is_ok() || nix::unistd::geteuid().as_raw() != uid {
