@@ -39,19 +39,20 @@ lint:
 # src/passwd.rs reads the files instead. rust-lld does not print glibc's
 # link-time warning about them, so nm checks.
 STATIC_TARGET ?= x86_64-unknown-linux-gnu
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 NSS_FUNCS := getpwnam|getpwnam_r|getpwuid|getpwuid_r|getpwent|getgrnam|getgrnam_r|getgrgid|getgrgid_r|getgrent|\
   initgroups|getgrouplist|getaddrinfo|gethostbyname|gethostbyname_r|gethostbyname2|gethostbyaddr|getservbyname|\
   getlogin|getlogin_r|getspnam
 static:
 	RUSTFLAGS="$(RUSTFLAGS) -C target-feature=+crt-static" \
 	  $(CARGO) build --release --target $(STATIC_TARGET) --bin scptrace
-	mkdir -p target/static
-	cp target/$(STATIC_TARGET)/release/scptrace target/static/scptrace
-	@if ldd target/static/scptrace >/dev/null 2>&1 && ! ldd target/static/scptrace 2>&1 | grep -q "statically linked"; then \
-	  ldd target/static/scptrace; echo "make static: the binary is dynamically linked"; exit 1; fi
-	@nss=$$(nm target/static/scptrace | awk '$$2 ~ /^[TW]$$/ {print $$3}' | grep -xE '$(NSS_FUNCS)' | tr '\n' ' '); \
+	mkdir -p $(TARGET_DIR)/static
+	cp $(TARGET_DIR)/$(STATIC_TARGET)/release/scptrace $(TARGET_DIR)/static/scptrace
+	@if ldd $(TARGET_DIR)/static/scptrace >/dev/null 2>&1 && ! ldd $(TARGET_DIR)/static/scptrace 2>&1 | grep -q "statically linked"; then \
+	  ldd $(TARGET_DIR)/static/scptrace; echo "make static: the binary is dynamically linked"; exit 1; fi
+	@nss=$$(nm $(TARGET_DIR)/static/scptrace | awk '$$2 ~ /^[TW]$$/ {print $$3}' | grep -xE '$(NSS_FUNCS)' | tr '\n' ' '); \
 	  if [ -n "$$nss" ]; then echo "make static: NSS functions linked in: $$nss(see src/passwd.rs)"; exit 1; fi
-	@echo "make static: target/static/scptrace ($$(du -h target/static/scptrace | cut -f1), static, no NSS)"
+	@echo "make static: $(TARGET_DIR)/static/scptrace ($$(du -h $(TARGET_DIR)/static/scptrace | cut -f1), static, no NSS)"
 
 # A traced scp transfer on this machine, no remote host needed.
 demo: build

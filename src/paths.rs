@@ -39,9 +39,27 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     identity(a).is_some() && identity(a) == identity(b)
 }
 
+/// The metadata of this running executable: /proc/self/exe, else the file
+/// argv[0] names (as execvp found it) where there is no /proc, as in a
+/// chroot (sshd's ChrootDirectory, the static binary copied into one): the
+/// stand-in must still tell itself from the real scp there. argv[0] only
+/// decides what is not run (this program), never what is.
+fn own_metadata() -> Option<std::fs::Metadata> {
+    if let Ok(m) = std::fs::metadata("/proc/self/exe") {
+        return Some(m);
+    }
+    let argv0 = std::env::args_os().next()?;
+    let path = if std::os::unix::ffi::OsStrExt::as_bytes(argv0.as_os_str()).contains(&b'/') {
+        PathBuf::from(argv0)
+    } else {
+        find_on_path(&argv0)?
+    };
+    std::fs::metadata(path).ok()
+}
+
 /// (device, inode) of this running executable.
 pub fn own_identity() -> Option<(u64, u64)> {
-    identity(Path::new("/proc/self/exe")).or_else(|| std::env::current_exe().ok().and_then(|p| identity(&p)))
+    own_metadata().map(|m| (m.dev(), m.ino()))
 }
 
 /// Whether `path` is this very executable (e.g. a stand-in installed as `scp`).
@@ -57,10 +75,7 @@ pub fn user_name() -> String {
 
 /// The owner (uid) of this running executable.
 pub fn own_owner() -> Option<u32> {
-    std::fs::metadata("/proc/self/exe")
-        .or_else(|_| std::env::current_exe().and_then(std::fs::metadata))
-        .ok()
-        .map(|m| m.uid())
+    own_metadata().map(|m| m.uid())
 }
 
 /// OpenSSH's `safe_path()` (misc.c), for a program about to be run: `path`,

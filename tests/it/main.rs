@@ -22,5 +22,6 @@ mod show_views;
 mod splice;
 mod sshd;
 mod standin;
+mod static_bin;
 mod tap;
 mod util;
