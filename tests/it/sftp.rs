@@ -585,7 +585,7 @@ fn no_subsystem_the_transport_exits_127() {
         let want = Expect {
             exit: 255,
             finding: Some("no-reply"),
-            finding_has: &["sent nothing at all", "INIT"],
+            finding_has: &["the server sent nothing", "INIT", "no subsystem"],
             times_in: None,
         };
         let (_sb, t) = case(via, missing, &["../local/a.txt", "localhost:dst/"], &want);

@@ -819,12 +819,32 @@ impl Conv {
 
     /// The session is over: what is left unanswered. `out_bytes` is how many
     /// bytes the server sent in all.
-    pub fn finish(&mut self, out_bytes: u64, out: &mut Vec<Event>) {
+    pub fn finish(&mut self, in_bytes: u64, out_bytes: u64, out: &mut Vec<Event>) {
         let Some((count, first)) = self.unanswered() else {
+            // Not a byte either way: the client always starts with INIT, so
+            // none of it reached the server (a relay counts what it delivered,
+            // and a transport that exits at once reads nothing).
+            if in_bytes == 0 && out_bytes == 0 {
+                push(
+                    out,
+                    None,
+                    Detail::NoReply {
+                        count: 0,
+                        first: None,
+                    },
+                );
+            }
             return;
         };
         if out_bytes == 0 {
-            push(out, None, Detail::NoReply { count, first });
+            push(
+                out,
+                None,
+                Detail::NoReply {
+                    count,
+                    first: Some(first),
+                },
+            );
         } else if !self.raw[1] && !self.out_cut && count > self.unknown_replies {
             // Not when the server's direction went raw (its replies were
             // never decoded), nor when as many replies came with unknown ids

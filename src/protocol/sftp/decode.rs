@@ -327,8 +327,8 @@ impl Decoder {
         }
         self.eof(Dir::In, out);
         self.eof(Dir::Out, out);
-        let out_bytes = self.sides[1].fed;
-        self.conv.finish(out_bytes, out);
+        let (in_bytes, out_bytes) = (self.sides[0].fed, self.sides[1].fed);
+        self.conv.finish(in_bytes, out_bytes, out);
     }
 
     /// The version the client's INIT asked for.

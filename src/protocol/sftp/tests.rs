@@ -1512,7 +1512,19 @@ fn ids_in_flight_twice_types_out_of_place_and_odd_packets() {
 fn no_reply_at_all_and_a_client_that_is_not_sftp() {
     let v = findings("silent", &[(In, init()), (In, stat(1, b"x"))]);
     assert_eq!(vnames(&v), ["no-reply"]);
-    assert!(matches!(&v[0].detail, Detail::NoReply { count: 2, first } if first.op == Op::Init));
+    assert!(matches!(&v[0].detail, Detail::NoReply { count: 2, first: Some(first) } if first.op == Op::Init));
+    // Not a byte either way (a relay counts what it delivered: a server that
+    // exited before reading got not even the INIT): still no-reply, not clean.
+    let v = findings("nothing", &[]);
+    assert_eq!(vnames(&v), ["no-reply"]);
+    assert!(matches!(
+        &v[0].detail,
+        Detail::NoReply {
+            count: 0,
+            first: None
+        }
+    ));
+    assert_eq!(v[0].dir, None);
     let v = findings(
         "ssh",
         &[(In, b"SSH-2.0-OpenSSH_9.2\r\n".to_vec()), (Out, version())],

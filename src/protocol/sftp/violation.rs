@@ -219,10 +219,12 @@ pub enum Detail {
         count: u64,
         first: RequestRef,
     },
-    /// The server sent no byte at all; `count` requests (`first`: INIT) unanswered.
+    /// The server sent no byte at all; `count` requests (`first`: INIT)
+    /// unanswered. `first` is None when no byte came from the client either
+    /// (none reached the server: a transport that exited before reading).
     NoReply {
         count: u64,
-        first: RequestRef,
+        first: Option<RequestRef>,
     },
 }
 

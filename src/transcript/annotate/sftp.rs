@@ -479,11 +479,17 @@ pub fn violation_text(v: &Violation) -> String {
             if *count == 1 { "" } else { "s" },
             req_desc(first)
         ),
-        Detail::NoReply { count, first } => format!(
+        Detail::NoReply {
+            count,
+            first: Some(first),
+        } => format!(
             "the server sent nothing at all ({count} request{} unanswered, the first: {}): no subsystem, or the transport exited?",
             if *count == 1 { "" } else { "s" },
             req_desc(first)
         ),
+        Detail::NoReply { first: None, .. } => {
+            "no byte either way: the server sent nothing, and nothing the client sent reached it (not even INIT): no subsystem, or the transport exited before reading?".to_string()
+        }
     }
 }
 
