@@ -70,7 +70,7 @@ bench-instructions: build
 # nightly toolchain and cargo-fuzz; skipped with a note without them), then
 # the tracer round-trip proptest with PROPTEST_CASES cases (stable is enough).
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS ?= decode parse trace
+FUZZ_TARGETS ?= decode parse trace sftp
 PROPTEST_CASES ?= 200000
 
 fuzz:
