@@ -292,11 +292,16 @@ pub fn relay(
                 progress |= pump(&mut flows[i], &cx, tracer);
             }
             let err = &flows[2];
-            if err.eof_seen && !err.reported && err.drained() && (flows[1].reported || status.is_some()) {
+            if err.eof_seen
+                && !err.reported
+                && err.drained()
+                && (flows[1].reported || (status.is_some() && !stdout_ending(&flows[1])))
+            {
                 // The child's stderr ended. When a process exits, the kernel
                 // reports its stdout and stderr hang-ups in either order, so
-                // "stderr closed" waits for stdout's end (or the exit): the
-                // transcript stays the same from run to run.
+                // "stderr closed" waits for stdout's end: the transcript stays
+                // the same from run to run. After the exit it waits only for
+                // an end that is sure to come (a grandchild may hold stdout).
                 tracer.closed(Stream::Err);
                 flows[2].reported = true;
                 close_endpoint(&mut flows[2].src, &cx);
@@ -652,6 +657,29 @@ fn splice_step(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer, budget: u64) -> Opti
 }
 
 /// Whether a zero-timeout poll reports `events` (or an error/hang-up) on `fd`.
+/// Whether the child's stdout will report its end without anyone else's help:
+/// its EOF was read but bytes before it are still to be delivered, or no
+/// writer is left on the pipe (POLLHUP, set even with bytes still buffered).
+/// False when a grandchild still holds the pipe's write end.
+fn stdout_ending(out: &Flow) -> bool {
+    if out.reported {
+        return false;
+    }
+    if out.eof_seen {
+        return true;
+    }
+    if !out.src.open {
+        return false;
+    }
+    let mut p = libc::pollfd {
+        fd: out.src.fd,
+        events: 0,
+        revents: 0,
+    };
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & libc::POLLHUP != 0
+}
+
 fn fd_ready(fd: RawFd, events: libc::c_short) -> bool {
     let mut p = libc::pollfd {
         fd,
