@@ -19,6 +19,7 @@ use crate::escape::{escape, escape_text, to_json};
 use crate::protocol::scp::{Dir, Msg};
 use crate::protocol::{self, sftp};
 use crate::style::Styles;
+use crate::transcript::files::{FileRow, Files, Outcome};
 use crate::transcript::parse::Parsed;
 use crate::transcript::read::{ReadError, display_name, read_transcript, report_repairs};
 use crate::transcript::redecode::{Redecoder, verdict};
@@ -287,6 +288,8 @@ struct Summary {
     /// Per direction, from re-decoding a transcript framed per read.
     redecoded: [Traffic; 2],
     redecoded_violations: BTreeMap<String, u64>,
+    /// The per-file table, from decoding the bytes again.
+    files: Files,
 }
 
 fn ix(s: Stream) -> usize {
@@ -334,6 +337,10 @@ impl Summary {
         }
         if let Some(r) = self.redecoder.as_mut() {
             let evs = r.event(&p.event.entry).to_vec();
+            let t = p.timestamped.then_some(p.event.t);
+            for e in &evs {
+                self.files.event(t, e);
+            }
             self.redecoded_events(&evs);
         }
     }
@@ -359,6 +366,9 @@ impl Summary {
     fn finish(&mut self) {
         if let Some(r) = self.redecoder.as_mut() {
             let evs = r.finish().to_vec();
+            for e in &evs {
+                self.files.event(None, e);
+            }
             self.redecoded_events(&evs);
         }
     }
@@ -539,8 +549,111 @@ fn summary_json(path: &Path, s: &Summary) -> serde_json::Result<String> {
         "problems": s.problems,
         "notes": s.notes,
         "exit": s.exit,
+        "files": s.files.rows.iter().map(file_json).collect::<Vec<_>>(),
     });
     Ok(to_json(&v)? + "\n")
+}
+
+/// A file's direction as the summary's rows name them.
+fn file_dir(r: &FileRow) -> &'static str {
+    if r.dir == Dir::In { "→ scp" } else { "← scp" }
+}
+
+/// A row's outcome in words: `acked`, `refused: TEXT`, `incomplete` (SCP);
+/// `closed`, `error: STATUS TEXT`, `incomplete` (SFTP).
+fn file_outcome(r: &FileRow) -> String {
+    let scp = r.size.is_some();
+    match (&r.outcome, scp) {
+        (Outcome::Done, true) => "acked".to_string(),
+        (Outcome::Done, false) => "closed".to_string(),
+        (Outcome::Refused(t), true) => format!("refused: {t}"),
+        (Outcome::Refused(t), false) => format!("error: {t}"),
+        (Outcome::Incomplete, _) => "incomplete".to_string(),
+    }
+}
+
+fn fmt_secs(s: f64) -> String {
+    if s < 1.0 {
+        format!("{:.1} ms", s * 1000.0)
+    } else {
+        format!("{s:.3} s")
+    }
+}
+
+fn file_json(r: &FileRow) -> serde_json::Value {
+    let (outcome, text) = match (&r.outcome, r.size.is_some()) {
+        (Outcome::Done, true) => ("acked", None),
+        (Outcome::Done, false) => ("closed", None),
+        (Outcome::Refused(t), true) => ("refused", Some(t)),
+        (Outcome::Refused(t), false) => ("error", Some(t)),
+        (Outcome::Incomplete, _) => ("incomplete", None),
+    };
+    json!({
+        "direction": if r.dir == Dir::In { "stdin" } else { "stdout" },
+        "name": r.name, "mode": r.mode.map(|m| format!("{m:04o}")), "size": r.size,
+        "seen": r.seen, "outcome": outcome, "text": text, "latency": r.latency,
+        "requests": r.requests,
+    })
+}
+
+/// The per-file table: direction, name, mode, size, bytes seen, outcome,
+/// latency (of the sink's answer to the file's end; SFTP: of its CLOSE),
+/// and for SFTP the requests on it.
+fn file_table(o: &mut String, rows: &[FileRow], st: &Styles) {
+    if rows.is_empty() {
+        return;
+    }
+    o.push_str(&format!(
+        "  {} {}\n",
+        st.label.style(format_args!("{:<11}", "files")),
+        rows.len()
+    ));
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            let mut outcome = file_outcome(r);
+            if !r.requests.is_empty() {
+                let list: Vec<String> = r.requests.iter().map(|(op, n)| format!("{op} ×{n}")).collect();
+                outcome.push_str(&format!(" ({})", list.join(", ")));
+            }
+            [
+                file_dir(r).to_string(),
+                r.name.clone(),
+                r.mode.map_or("-".into(), |m| format!("{m:04o}")),
+                r.size.map_or("-".into(), |n| format!("{n} B")),
+                format!("{} B seen", r.seen),
+                r.latency.map_or("-".into(), fmt_secs),
+                outcome,
+            ]
+        })
+        .collect();
+    let mut w = [0usize; 6];
+    for c in &cells {
+        for (i, v) in c.iter().take(6).enumerate() {
+            w[i] = w[i].max(v.chars().count());
+        }
+    }
+    for c in cells {
+        let pad = |i: usize| {
+            let v = escape_text(&c[i]);
+            let n = w[i].saturating_sub(c[i].chars().count());
+            if (3..=5).contains(&i) {
+                format!("{}{v}", " ".repeat(n))
+            } else {
+                format!("{v}{}", " ".repeat(n))
+            }
+        };
+        o.push_str(&format!(
+            "    {}  {}  {}  {}  {}  {}  {}\n",
+            pad(0),
+            pad(1),
+            pad(2),
+            pad(3),
+            pad(4),
+            pad(5),
+            escape_text(&c[6])
+        ));
+    }
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -679,6 +792,7 @@ fn summary_text(path: &Path, s: &Summary, st: &Styles) -> String {
     if !s.notes.is_empty() {
         row(&mut o, "notes", &s.notes.join("; "));
     }
+    file_table(&mut o, &s.files.rows, st);
     let exit = match s.exit {
         None => "unknown (no `#:` line: the trace ended early)".to_string(),
         Some(c) if c < 0 => match signal_name(-c) {

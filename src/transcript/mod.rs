@@ -6,6 +6,7 @@
 //! through [`annotate`]. Nothing here does I/O itself.
 
 pub mod annotate;
+pub mod files;
 pub mod jsonl;
 pub mod parse;
 pub mod read;

@@ -122,3 +122,112 @@ fn width_cuts_long_lines_at_display_time() {
     assert!(cuts >= 3, "{cut}");
     assert_eq!(stdout(&scptrace(&["show", "--width", "0", f], d.path())), text);
 }
+
+/// `show --summary`'s per-file table, for a real legacy upload (one file
+/// refused by the real sink) and a real SFTP upload; and the duration from
+/// the recorded times, whatever the file's modification time.
+#[test]
+fn summary_lists_each_file() {
+    use crate::record::{arranged, local_ssh, os, record, remote};
+    use crate::util::{DEADLINE, Input, REAL_SCP, Sandbox, bin, run};
+    let sb = Sandbox::new();
+    let src = sb.p("src");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    fs::write(src.join("sub/a.txt"), b"hello\n").unwrap();
+    fs::write(src.join("b"), vec![7u8; 5000]).unwrap();
+    let dst = sb.p("dst");
+    // The sink cannot write `b`: a directory is in its place.
+    fs::create_dir_all(dst.join("src/b")).unwrap();
+    let log = sb.p("t.log");
+    let args = vec![os("-r"), os(&src), remote(&dst)];
+    let r = record(&sb, &["--timestamps", "-o", log.to_str().unwrap()], &args);
+    assert!(!r.status.success(), "scp reports the refused file");
+    let f = log.to_str().unwrap();
+    let o = scptrace(&["show", "--summary", f], sb.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = stdout(&o);
+    let row = |name: &str| {
+        s.lines()
+            .find(|l| l.trim_start().starts_with("→ scp") && l.contains(name))
+            .unwrap_or_else(|| panic!("no row for {name} in\n{s}"))
+            .to_string()
+    };
+    let a = row("src/sub/a.txt");
+    assert!(
+        a.contains("0644") && a.contains("6 B") && a.contains("6 B seen") && a.contains("acked"),
+        "{a}"
+    );
+    assert!(a.contains(" ms"), "an ack latency: {a}");
+    let b = row("src/b ");
+    // The real sink answers the record: no data passed.
+    assert!(
+        b.contains("5000 B  0 B seen") && b.contains("refused: scp: ") && b.contains("Is a directory"),
+        "{b}"
+    );
+    assert!(s.contains("files       2"), "{s}");
+    let j = stdout(&scptrace(
+        &["show", "--summary", "--format", "jsonl", f],
+        sb.path(),
+    ));
+    let v: serde_json::Value = serde_json::from_str(j.trim()).unwrap();
+    let files = v["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    let ja = files.iter().find(|x| x["name"] == "src/sub/a.txt").unwrap();
+    assert_eq!(
+        (ja["outcome"].as_str(), ja["size"].as_u64(), ja["mode"].as_str()),
+        (Some("acked"), Some(6), Some("0644"))
+    );
+    assert!(ja["latency"].as_f64().unwrap() >= 0.0);
+    let jb = files.iter().find(|x| x["name"] == "src/b").unwrap();
+    assert_eq!(jb["outcome"], "refused");
+
+    // The duration is the last recorded time: touching the file changes nothing.
+    let duration = v["duration"].as_f64().unwrap();
+    let last: f64 = fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix('+')?.split_once(' ')?.0.parse().ok())
+        .fold(0.0, f64::max);
+    assert_eq!(duration, last);
+    assert!(
+        std::process::Command::new("touch")
+            .args(["-d", "2001-01-01", f])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let j2 = stdout(&scptrace(
+        &["show", "--summary", "--format", "jsonl", f],
+        sb.path(),
+    ));
+    let v2: serde_json::Value = serde_json::from_str(j2.trim()).unwrap();
+    assert_eq!(v2["duration"].as_f64(), Some(duration));
+    assert_eq!(v2["duration_from"], "timestamps");
+
+    // SFTP: files from OPEN to CLOSE, with their requests.
+    let slog = sb.p("s.log");
+    fs::create_dir_all(sb.p("sdst")).unwrap();
+    let mut c = arranged(&sb, bin());
+    c.arg("record")
+        .arg("-o")
+        .arg(&slog)
+        .args(["--", REAL_SCP, "-s", "-S"])
+        .arg(local_ssh());
+    c.arg("-r").arg(&src).arg(remote(&sb.p("sdst")));
+    run(&mut c, Input::Null, DEADLINE).assert_success();
+    let s = stdout(&scptrace(
+        &["show", "--summary", slog.to_str().unwrap()],
+        sb.path(),
+    ));
+    let line = s
+        .lines()
+        .find(|l| l.contains("sdst/src/b"))
+        .unwrap_or_else(|| panic!("{s}"));
+    assert!(
+        line.contains("5000 B seen")
+            && line.contains("closed")
+            && line.contains("OPEN ×1")
+            && line.contains("WRITE ×1"),
+        "{line}"
+    );
+}
