@@ -679,3 +679,178 @@ fn the_proxy_without_a_fault_changes_nothing() {
         fs::read(w.join("local/big.bin")).unwrap()
     );
 }
+
+// ---- over the loopback sshd ---------------------------------------------------
+
+mod over_sshd {
+    use std::fs;
+    use std::path::{Path, PathBuf};
+
+    use crate::sshd::{Skip, Sshd, SshdOpts};
+    use crate::util::*;
+
+    /// The SFTP clients driven over sshd.
+    const CLIENTS: [&str; 4] = ["scp", "sftp -b", "paramiko", "asyncssh"];
+
+    /// One client's upload or download: (put?, local file, remote file).
+    fn transfer(sshd: &Sshd, client: &str, put: bool, local: &Path, remote: &Path) -> Result<Finished, Skip> {
+        match client {
+            "scp" => {
+                let mut c = sshd.command(REAL_SCP);
+                c.args(sshd.scp_opts());
+                if put {
+                    c.arg(local).arg(sshd.remote(remote));
+                } else {
+                    c.arg(sshd.remote(remote)).arg(local);
+                }
+                Ok(run(&mut c, Input::Null, DEADLINE))
+            }
+            "sftp -b" => {
+                let batch = sshd.work().join("batch");
+                let line = if put {
+                    format!("put {} {}\n", local.display(), remote.display())
+                } else {
+                    format!("get {} {}\n", remote.display(), local.display())
+                };
+                fs::write(&batch, line).unwrap();
+                let mut c = sshd.command("/usr/bin/sftp");
+                c.args(sshd.scp_opts())
+                    .arg("-b")
+                    .arg(&batch)
+                    .arg(format!("{}@127.0.0.1", sshd.user()));
+                Ok(run(&mut c, Input::Null, DEADLINE))
+            }
+            "paramiko" | "asyncssh" => {
+                let script = format!("{client}_sftp.py");
+                let op = if put { "put" } else { "get" };
+                let (src, dst) = if put { (local, remote) } else { (remote, local) };
+                sshd.python_sftp(&script, op, src, dst)
+            }
+            other => panic!("no client {other}"),
+        }
+    }
+
+    /// What a client did, with the sshd's directory spelled `DIR`.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Outcome {
+        code: Option<i32>,
+        stdout: String,
+        stderr: String,
+        file: Vec<u8>,
+    }
+
+    /// Upload then download with each client; per transfer the outcome and
+    /// the transcripts it left (none when plain).
+    fn round(sshd: &Sshd) -> Vec<(String, Outcome, Vec<PathBuf>)> {
+        let w = sshd.work();
+        let up = w.join("up.bin");
+        let down = w.join("remote-down.bin");
+        fs::write(&up, random_bytes(100_000, 11)).unwrap();
+        fs::write(&down, random_bytes(70_000, 12)).unwrap();
+        let dir = sshd.dir().display().to_string();
+        let mut out = Vec::new();
+        for client in CLIENTS {
+            for put in [true, false] {
+                let (local, remote) = if put {
+                    (
+                        up.clone(),
+                        w.join(format!("remote-{}.bin", client.replace(' ', "-"))),
+                    )
+                } else {
+                    (
+                        w.join(format!("got-{}.bin", client.replace(' ', "-"))),
+                        down.clone(),
+                    )
+                };
+                let before = sshd.transcripts();
+                let f = match transfer(sshd, client, put, &local, &remote) {
+                    Ok(f) => f,
+                    Err(skip) => {
+                        crate::sshd::skip_or_fail(&skip);
+                        continue;
+                    }
+                };
+                let result = if put { &remote } else { &local };
+                let o = Outcome {
+                    code: f.status.code(),
+                    stdout: String::from_utf8_lossy(&f.stdout).replace(&dir, "DIR"),
+                    stderr: f.stderr_text().replace(&dir, "DIR"),
+                    file: fs::read(result).unwrap_or_default(),
+                };
+                assert_eq!(o.code, Some(0), "{client} put={put}: {}", o.stderr);
+                let new: Vec<PathBuf> = sshd
+                    .transcripts()
+                    .into_iter()
+                    .filter(|t| !before.contains(t))
+                    .collect();
+                out.push((
+                    format!("{client} {}", if put { "upload" } else { "download" }),
+                    o,
+                    new,
+                ));
+            }
+        }
+        out
+    }
+
+    fn compare(traced: &Sshd, plain: &Sshd, how: &str) {
+        let p = round(plain);
+        let t = round(traced);
+        assert_eq!(p.len(), t.len());
+        for ((name, po, pt), (_, to, tt)) in p.iter().zip(&t) {
+            assert!(pt.is_empty(), "{name}: plain left transcripts {pt:?}");
+            assert_eq!(to, po, "{how}: {name}: traced vs plain");
+            assert!(!to.file.is_empty(), "{name}");
+            assert_eq!(tt.len(), 1, "{how}: {name}: one transcript per session: {tt:?}");
+            let tr = Transcript::parse(&tt[0]);
+            let text = String::from_utf8_lossy(&tr.text).into_owned();
+            assert!(text.contains("\t# INIT version 3"), "{name}: {text}");
+            assert!(tr.problems().is_empty(), "{how}: {name}: {:?}", tr.problems());
+            let mut c = crate::util::command(bin(), &traced.home());
+            c.arg("check").arg(&tt[0]).env("NO_COLOR", "1");
+            let f = run(&mut c, Input::Null, DEADLINE);
+            assert_eq!(
+                f.status.code(),
+                Some(0),
+                "{how}: {name}: {}",
+                String::from_utf8_lossy(&f.stdout)
+            );
+            if std::env::var_os("SCPTRACE_SFTP_SHOW").is_some() {
+                eprintln!("==== {how}: {name}\n{text}");
+            }
+        }
+    }
+
+    fn plain_sshd() -> Result<Sshd, Skip> {
+        Sshd::start(SshdOpts {
+            sftp_subsystem: Some("/usr/lib/openssh/sftp-server".into()),
+            ..SshdOpts::default()
+        })
+    }
+
+    /// `Subsystem sftp /path/scptrace sftp-server -- /usr/lib/openssh/sftp-server`.
+    #[test]
+    fn subsystem_wrapper_with_every_client() {
+        let plain = crate::or_skip!(plain_sshd());
+        let traced = crate::or_skip!(Sshd::start(SshdOpts {
+            sftp_subsystem: Some(format!(
+                "{} sftp-server -- /usr/lib/openssh/sftp-server",
+                bin().display()
+            )),
+            ..SshdOpts::default()
+        }));
+        compare(&traced, &plain, "Subsystem wrapper");
+    }
+
+    /// `ForceCommand /path/scptrace forced`, with sshd's `Subsystem sftp
+    /// internal-sftp` (forced runs the sftp-server binary for it).
+    #[test]
+    fn force_command_forced_with_every_client() {
+        let plain = crate::or_skip!(plain_sshd());
+        let traced = crate::or_skip!(Sshd::start(SshdOpts {
+            force_command: Some(format!("{} forced", bin().display())),
+            ..SshdOpts::default()
+        }));
+        compare(&traced, &plain, "ForceCommand forced");
+    }
+}

@@ -85,6 +85,9 @@ pub struct SshdOpts {
     pub user_rc: bool,
     /// More sshd_config lines, e.g. `AcceptEnv SCPTRACE_*`.
     pub extra_config: Vec<String>,
+    /// The `Subsystem sftp` command (default `internal-sftp`); `Some("")`
+    /// leaves the line out: no sftp subsystem.
+    pub sftp_subsystem: Option<String>,
 }
 
 /// The kinds of transfer [`Sshd::transfer`] runs.
@@ -437,13 +440,18 @@ impl Sshd {
              PrintLastLog no\n\
              X11Forwarding no\n\
              MaxStartups 64:30:128\n\
-             Subsystem sftp internal-sftp\n\
+             {subsystem}\
              # sntrup761 costs 150 ms of CPU a connection and tells nothing about scp\n\
              KexAlgorithms -sntrup761x25519-sha512@openssh.com\n\
              LogLevel VERBOSE\n",
             host = p("host_ed25519"),
             pid = p("sshd.pid"),
             auth = p("authorized_keys"),
+            subsystem = match opts.sftp_subsystem.as_deref() {
+                None => "Subsystem sftp internal-sftp\n".to_string(),
+                Some("") => String::new(),
+                Some(c) => format!("Subsystem sftp {c}\n"),
+            },
         );
         // Sessions get only what sshd sets (USER, HOME, SHELL, SSH_*) plus
         // these; the remote config and state dirs keep the user's own
@@ -694,6 +702,21 @@ impl Sshd {
             .arg(self.known_hosts())
             .arg(op.script_name())
             .args(srcs)
+            .arg(dst);
+        Ok(util::run(&mut c, Input::Null, DEADLINE))
+    }
+
+    /// `tests/clients/paramiko_sftp.py` or `asyncssh_sftp.py` (`script`):
+    /// one file, `op` "put" or "get".
+    pub fn python_sftp(&self, script: &str, op: &str, src: &Path, dst: &Path) -> Result<Finished, Skip> {
+        let py = venv_python()?;
+        let mut c = self.command(py);
+        c.arg(client_script(script))
+            .args(["127.0.0.1", &self.port.to_string(), &self.user])
+            .arg(self.key())
+            .arg(self.known_hosts())
+            .arg(op)
+            .arg(src)
             .arg(dst);
         Ok(util::run(&mut c, Input::Null, DEADLINE))
     }
