@@ -566,3 +566,45 @@ fn fresh_recordings_replay_as_recorded() {
         );
     }
 }
+
+#[test]
+fn no_control_character_of_a_transcript_reaches_the_terminal() {
+    if !Path::new(SFTP_SERVER).exists() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let bad = "\x1b[2J\x07\r\x7f\u{9b}\u{202e}";
+    let path = format!("dir{bad}/f");
+    // A STAT of a path with controls, answered (as recorded) with a STATUS
+    // whose message holds them too; the real server's message differs.
+    let packets = vec![
+        (Stream::In, pkt(1, &[&u32b(3)])),
+        (Stream::Out, version()),
+        (Stream::In, pkt(17, &[&u32b(1), &s(path.as_bytes())])),
+        (
+            Stream::Out,
+            pkt(
+                101,
+                &[&u32b(1), &u32b(2), &s(format!("gone {bad}").as_bytes()), &s(b"")],
+            ),
+        ),
+    ];
+    let t = sb.path().join(format!("t{bad}.log"));
+    transcript(&t, "subsystem sftp", &packets);
+    let f = replay(&sb, &[t.as_os_str()]);
+    assert_eq!(code(&f), 1, "{}{}", report(&f), f.stderr_text());
+    for (what, out) in [("stdout", &f.stdout), ("stderr", &f.stderr)] {
+        let text = String::from_utf8_lossy(out);
+        assert!(
+            !text
+                .chars()
+                .any(|c| c != '\n' && c != '\t' && scptrace::escape::is_terminal_control(c)),
+            "{what}: {text:?}"
+        );
+    }
+    assert!(
+        report(&f).contains("instead of STATUS NO_SUCH_FILE"),
+        "{}",
+        report(&f)
+    );
+}
