@@ -870,6 +870,32 @@ mod tests {
     }
 
     #[test]
+    fn the_sftp_server_replay_runs_is_a_program_setting_too() {
+        let dir = tempfile::tempdir().unwrap();
+        const SFTP: (&str, &str) = ("SCPTRACE_SFTP_SERVER", "/backup/evil");
+        let file = "sftp_server = \"/opt/sftp-server\"\n";
+        let s = load(dir.path(), file, "", &[("SSH_CONNECTION", "x"), SFTP]);
+        assert_eq!(
+            s.sftp_server.value.as_deref(),
+            Some(Path::new("/opt/sftp-server"))
+        );
+        assert_eq!(s.refused.len(), 1);
+        assert_eq!(s.refused[0].variable, "SCPTRACE_SFTP_SERVER");
+        assert!(
+            !s.warnings.iter().any(|w| w.contains("unknown key")),
+            "{:?}",
+            s.warnings
+        );
+        let s = load(dir.path(), "", "", &[SFTP]);
+        assert_eq!(s.sftp_server.value.as_deref(), Some(Path::new("/backup/evil")));
+        let s = load(dir.path(), "", "", &[]);
+        assert_eq!(
+            (s.sftp_server.value, s.sftp_server.origin),
+            (None, Origin::Default)
+        );
+    }
+
+    #[test]
     fn outside_an_ssh_session_or_when_the_system_file_allows_it_the_environment_may() {
         let dir = tempfile::tempdir().unwrap();
         let s = load(dir.path(), "real_scp = \"/usr/bin/scp\"\n", "", &[EVIL]);
