@@ -367,8 +367,19 @@ fn install_key(exe: &Path, key: &str, file: Option<&Path>, scope_args: &ScopeArg
         "\nSessions that log in with this key now run `scptrace forced`: legacy scp server commands\n\
          (scp -t/-f) are traced into the log directory; a shell, other commands and sftp run as before."
     );
+    // The session runs `doctor` through the user's shell: bare `scptrace`
+    // only when that PATH finds this binary (issue 13: "command not found").
+    let home = config::home_dir();
+    let session = sshd_path::guess(&user_name(), nix::unistd::geteuid().is_root(), home.as_deref());
+    let me = invocation_name(exe, &session.value);
+    let log_dir = Settings::load(Flags::default()).log_dir;
+    println!(
+        "Transcripts go to {} (log_dir, from {}).",
+        log_dir.value.display(),
+        log_dir.origin
+    );
     println!("Check from a client, logging in with that key:");
-    println!("  ssh -i KEY HOST scptrace doctor      # says the session came through scptrace forced");
+    println!("  ssh -i KEY HOST {me} doctor      # says the session came through scptrace forced");
     println!(
         "OpenSSH 9.0 and later scp uses SFTP unless given -O: trace with `scp -O …` (other clients use legacy SCP)."
     );

@@ -730,3 +730,35 @@ fn install_authorized_key_then_forced_through_a_real_sshd() {
     ok(&run(scptrace().args(["uninstall", "--user"]), b""));
     assert_eq!(fs::read(&keys).unwrap(), original);
 }
+
+/// Issue 13: the printed `ssh -i KEY HOST scptrace doctor` failed with
+/// "command not found" when scptrace is not on the session's PATH. The hint
+/// names the binary so that the session finds it; run as printed, through
+/// the forced command, it reaches doctor. install also says where the
+/// transcripts go.
+#[test]
+fn authorized_key_hint_runs_doctor_where_scptrace_is_not_on_path() {
+    let sb = Sb::new();
+    write_authorized_keys(&sb);
+    let out = ok(&run(
+        sb.scptrace().args(["install", "--authorized-key", KEY1_FP]),
+        b"",
+    ));
+    assert!(
+        out.contains(&format!("Transcripts go to {}", sb.logs().display())),
+        "{out}"
+    );
+    let hint = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ssh -i KEY HOST "))
+        .unwrap_or_else(|| panic!("no ssh -i hint:\n{out}"));
+    let remote = hint.split("  #").next().unwrap().trim();
+    assert!(remote.ends_with(" doctor"), "{remote}");
+    // The client's `ssh -i KEY HOST REMOTE`, as sshd runs it for that key.
+    let mut session = sb.cmd(sb.forced_ssh());
+    session.args(["-i", "KEY", "HOST", remote]);
+    let r = run(&mut session, b"");
+    let said = format!("{}{}", text(&r.stdout), text(&r.stderr));
+    assert_ne!(r.status.code(), Some(127), "{remote}: {said}");
+    assert!(said.contains("scptrace forced"), "{remote}: {said}");
+}
