@@ -4,6 +4,7 @@
 
 pub mod child;
 pub mod logdir;
+pub mod logwriter;
 pub mod relay;
 pub mod session;
 pub mod standin;

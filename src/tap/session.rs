@@ -16,6 +16,7 @@ use crate::protocol::Protocol;
 use crate::shell::shell_join;
 use crate::tap::child;
 use crate::tap::logdir::{self, LogDir};
+use crate::tap::logwriter::{self, QueueHandle};
 use crate::tap::relay;
 use crate::tap::trace::Tracer;
 use crate::transcript::{self, EventWriter};
@@ -63,7 +64,7 @@ fn open_writer(
     start: &Utc,
     tag: &str,
     written: &Rc<Cell<u64>>,
-) -> std::io::Result<(String, Box<dyn EventWriter>)> {
+) -> std::io::Result<(String, Box<dyn EventWriter>, Option<QueueHandle>)> {
     let (label, file) = match output {
         Output::File(p) => (p.display().to_string(), logdir::create_named(p)?),
         Output::Stderr => {
@@ -72,11 +73,12 @@ fn open_writer(
             if settings.format.value == Format::Text && styles != crate::style::Styles::plain() {
                 let writer =
                     crate::transcript::styled::StyledWriter::new(w, styles, settings.timestamps.value);
-                return Ok(("stderr".into(), Box::new(writer)));
+                return Ok(("stderr".into(), Box::new(writer), None));
             }
             return Ok((
                 "stderr".into(),
                 make_writer(settings.format.value, settings.timestamps.value, w),
+                None,
             ));
         }
         Output::LogDir => {
@@ -85,13 +87,16 @@ fn open_writer(
             (p.display().to_string(), f)
         }
     };
+    // Written by a thread of its own: a slow destination never stalls the relay.
+    let (queued, handle) = logwriter::start(file, LOG_BUF, label.clone())?;
     let w = Counting {
-        inner: logdir::WholeLines::new(file, LOG_BUF),
+        inner: queued,
         written: written.clone(),
     };
     Ok((
         label,
         make_writer(settings.format.value, settings.timestamps.value, w),
+        Some(handle),
     ))
 }
 
@@ -139,13 +144,17 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
     };
     let written = Rc::new(Cell::new(0));
     let mut tracer = match open_writer(settings, &output, &start, &tag, &written) {
-        Ok((label, writer)) => Tracer::new(
-            Some(writer),
-            label,
-            settings.framing.value,
-            settings.data.value,
-            target.proto,
-        ),
+        Ok((label, writer, queue)) => {
+            let mut t = Tracer::new(
+                Some(writer),
+                label,
+                settings.framing.value,
+                settings.data.value,
+                target.proto,
+            );
+            t.set_queue(queue);
+            t
+        }
         Err(e) => return Err(exec_untraced(&target, &e.to_string())),
     };
     tracer.set_cap(written, settings.max_log_bytes.value, target.interactive);
@@ -190,6 +199,7 @@ pub fn run_traced(target: Target, settings: &Settings, output: Output) -> Result
     let relayed = relay::relay(spawned, &signals, &mut tracer, settings.splice.value)?;
     tracer.exit(child::status_code(relayed.status));
     tracer.flush();
+    tracer.settle();
     drop(tracer);
     if let Some(sig) = relayed.ended_by {
         child::die_by(sig, false);

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{DataMode, Framing};
 use crate::protocol::{self, Decoder, Dir, Protocol};
+use crate::tap::logwriter::QueueHandle;
 use crate::transcript::{
     Annotation, Bytes, Consequence, Decoded, Entry, Event, EventWriter, Kind, Stream, annotate,
 };
@@ -145,6 +146,8 @@ pub struct Tracer {
     /// Bytes the queued lines show.
     queued_bytes: usize,
     cap: Option<Cap>,
+    /// The writer thread's queue, for the count of lines it dropped.
+    log_queue: Option<QueueHandle>,
     dirty: bool,
     last_flush: Instant,
 }
@@ -211,6 +214,7 @@ impl Tracer {
             queue: VecDeque::new(),
             queued_bytes: 0,
             cap: None,
+            log_queue: None,
             dirty: false,
             last_flush: now,
         }
@@ -266,6 +270,15 @@ impl Tracer {
     fn emit(&mut self, t: f64, entry: Entry) {
         if self.sink.is_none() {
             return;
+        }
+        // Lines the writer thread dropped (its destination too slow): said
+        // once there is room again, and at the latest before the exit status.
+        let at_end = matches!(entry, Entry::Exit(_));
+        if let Some(n) = self.log_queue.as_ref().and_then(|q| q.take_dropped(at_end)) {
+            let line = format!(
+                "{n} transcript lines dropped here: its destination did not keep up, and the transfer does not wait for it"
+            );
+            self.write_entry(t, Entry::Problem(line));
         }
         if let Some(cap) = self.cap.as_mut() {
             let written = cap.written.get();
@@ -341,6 +354,25 @@ impl Tracer {
             truncated: false,
             announce,
         });
+    }
+
+    /// Hands the tracer the writer thread's queue (see `logwriter`).
+    pub fn set_queue(&mut self, queue: Option<QueueHandle>) {
+        self.log_queue = queue;
+    }
+
+    /// At the end: waits for the writer thread to write what is queued (as
+    /// long as its destination takes bytes), and if writing failed there,
+    /// says so in the transcript's last line and warns, as for a failure
+    /// seen earlier.
+    pub fn settle(&mut self) {
+        let failed = match (&self.sink, &self.log_queue) {
+            (Some(_), Some(q)) => q.settle(),
+            _ => None,
+        };
+        if let Some(e) = failed {
+            self.fail(e);
+        }
     }
 
     fn fail(&mut self, e: std::io::Error) {
@@ -684,6 +716,10 @@ impl Tracer {
 
     /// The program ended: close what is open, then `#: N`.
     pub fn exit(&mut self, code: i32) {
+        if let Some(q) = &self.log_queue {
+            // The last lines are few: from now on none is dropped.
+            q.ending();
+        }
         self.flush_stderr_line();
         if let Some(d) = self.decoder.as_mut() {
             let mut events = std::mem::take(&mut self.events);

@@ -378,3 +378,65 @@ fn a_refused_transcript_runs_the_real_scp_untraced() {
     assert!(!sb.p("pid-run").exists(), "the program ran");
     assert!(!dst.join("f").exists());
 }
+
+/// Issue 10: a slow or blocked transcript destination stalled the transfer
+/// (the relay waited in `write(2)` on the transcript): a FIFO reader pausing
+/// 6 s made a 0.02 s upload take 6 s. Here the reader of `-o FIFO` reads 16
+/// bytes, then nothing until the 8 MiB upload is complete at its
+/// destination (at most 20 s), then the rest. The upload must complete
+/// while the reader waits (the order, not a timing, is asserted), and the
+/// transcript must say that lines were dropped and still end with `#: 0`.
+#[test]
+fn a_blocked_transcript_destination_never_stalls_the_transfer() {
+    use std::time::{Duration, Instant};
+    let sb = Sandbox::new();
+    let fifo = sb.p("t.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let data = random_bytes(8 << 20, 5);
+    let mut input = format!("C0644 {} f\n", data.len()).into_bytes();
+    input.extend_from_slice(&data);
+    input.push(0);
+    fs::write(sb.p("upload.in"), &input).unwrap();
+    fs::create_dir(sb.p("dst")).unwrap();
+    let (at, want) = (sb.p("dst/f"), data.len() as u64);
+    let from = fifo.clone();
+    let paused = std::thread::spawn(move || {
+        // Opening blocks until scptrace opens its end.
+        let mut r = fs::File::open(&from).unwrap();
+        let mut got = vec![0u8; 16];
+        r.read_exact(&mut got).unwrap();
+        let start = Instant::now();
+        let mut complete = false;
+        while start.elapsed() < Duration::from_secs(20) {
+            if fs::metadata(&at).is_ok_and(|m| m.len() == want) {
+                complete = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        r.read_to_end(&mut got).unwrap();
+        (complete, got)
+    });
+    let mut cmd = sb.command_in(bin());
+    cmd.args(["run", "--data", "full", "-o"])
+        .arg(&fifo)
+        .args(["--", REAL_SCP, "-t", "dst"]);
+    let f = run(&mut cmd, Input::File(&sb.p("upload.in")), DEADLINE);
+    let (complete, transcript) = paused.join().unwrap();
+    f.assert_success();
+    assert!(
+        complete,
+        "the upload did not complete while the transcript's reader paused"
+    );
+    assert_eq!(f.stdout, b"\0\0\0");
+    assert_eq!(fs::read(sb.p("dst/f")).unwrap(), data);
+    let text = String::from_utf8_lossy(&transcript);
+    let end = tail(&transcript);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("!! ") && l.contains("transcript lines dropped here")),
+        "no line about the dropped lines: {end}"
+    );
+    assert!(text.trim_end().ends_with("#: 0"), "{end}");
+    assert_eq!(f.stderr_text(), "");
+}
