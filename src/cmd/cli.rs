@@ -153,6 +153,11 @@ pub struct ShowArgs {
     /// [default: the terminal's width when stdout is a terminal, else 0]
     #[arg(long, value_name = "N")]
     pub width: Option<usize>,
+    /// Never page: write straight to the terminal (otherwise, on a terminal,
+    /// output goes through $SCPTRACE_PAGER, else $PAGER, else `less -R`, as git does;
+    /// never when piped, nor under an sshd ForceCommand)
+    #[arg(long)]
+    pub no_pager: bool,
     /// Show only these streams' bytes and `closed` lines (comma-separated)
     #[arg(long, value_enum, value_delimiter = ',', value_name = "in,out,err")]
     pub stream: Vec<StreamSel>,

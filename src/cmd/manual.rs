@@ -52,6 +52,11 @@ const ENV: &[(&str, &str)] = &[
         "auto, always or never; config key color. NO_COLOR (non-empty) turns auto off.",
     ),
     (
+        "SCPTRACE_PAGER",
+        "The pager show uses on a terminal, run by /bin/sh -c (before PAGER; default less -R; empty or cat: none). \
+         Never when piped, with --no-pager, or under an sshd ForceCommand.",
+    ),
+    (
         "SCPTRACE_MAX_LOG_BYTES",
         "Transcript cap in bytes (default 64 MiB): past it file contents are no longer shown, past 1.25 times it only \
          the exit status follows; config key max_log_bytes.",
@@ -255,7 +260,7 @@ fn page(name: &str) -> Page {
                 ),
                 ("scptrace show --violations t.log", "Only the !! lines."),
             ],
-            env: &["SCPTRACE_COLOR"],
+            env: &["SCPTRACE_COLOR", "SCPTRACE_PAGER"],
             files: true,
             see_also: &["scptrace-check"],
         },

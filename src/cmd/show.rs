@@ -37,15 +37,67 @@ impl StreamSel {
     }
 }
 
+/// The pager to page through, as git chooses it: only on a terminal, not
+/// with `--no-pager`, and never under an sshd ForceCommand or `command=` key
+/// (`SSH_ORIGINAL_COMMAND` set: there the environment is not only the
+/// user's own choice). `SCPTRACE_PAGER`, then `PAGER`, else `less -R`; empty
+/// or `cat` means none. Run by `sh -c`, as git runs it.
+fn pager_command(args: &ShowArgs) -> Option<String> {
+    if args.no_pager || !io::stdout().is_terminal() || std::env::var_os("SSH_ORIGINAL_COMMAND").is_some() {
+        return None;
+    }
+    let chosen = ["SCPTRACE_PAGER", "PAGER"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok())
+        .unwrap_or_else(|| "less -R".to_string());
+    let chosen = chosen.trim();
+    (!chosen.is_empty() && chosen != "cat").then(|| chosen.to_string())
+}
+
+/// Starts the pager with our output as its input (`LESS=FRX` unless set,
+/// as git: one screen quits at once, colours pass). `None`: it could not
+/// start, and output goes to the terminal.
+fn start_pager(cmd: &str) -> Option<std::process::Child> {
+    let mut c = std::process::Command::new("/bin/sh");
+    c.arg("-c").arg(cmd).stdin(std::process::Stdio::piped());
+    if std::env::var_os("LESS").is_none() {
+        c.env("LESS", "FRX");
+    }
+    match c.spawn() {
+        Ok(child) => Some(child),
+        Err(e) => {
+            eprintln!(
+                "scptrace: pager: {}: writing to the terminal instead",
+                escape_text(&e.to_string())
+            );
+            None
+        }
+    }
+}
+
 pub fn run(args: ShowArgs) -> Result<i32> {
     let styles = super::stdout_styles(args.color);
-    let stdout = io::stdout();
-    let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut pager = pager_command(&args).and_then(|c| start_pager(&c));
+    let sink: Box<dyn Write> = match pager.as_mut().and_then(|p| p.stdin.take()) {
+        Some(stdin) => Box::new(stdin),
+        None => Box::new(io::stdout().lock()),
+    };
+    let status = show_all(&args, &styles, sink);
+    if let Some(mut p) = pager {
+        // Our end of its input is closed (show_all dropped it): wait until
+        // the user quits it.
+        let _ = p.wait();
+    }
+    status
+}
+
+fn show_all(args: &ShowArgs, styles: &Styles, sink: Box<dyn Write>) -> Result<i32> {
+    let mut out = BufWriter::with_capacity(64 * 1024, sink);
     let mut status = 0;
     let many = args.files.len() > 1;
     for (i, path) in args.files.iter().enumerate() {
         let result = if args.summary {
-            summarise(path, &args, &styles, &mut out)
+            summarise(path, args, styles, &mut out)
         } else {
             if many && args.format == Format::Text && !args.violations {
                 let gap = if i > 0 { "\n" } else { "" };
@@ -54,7 +106,7 @@ pub fn run(args: ShowArgs) -> Result<i32> {
             } else {
                 Ok(())
             }
-            .and_then(|()| show_one(path, &args, &styles, many, &mut out))
+            .and_then(|()| show_one(path, args, styles, many, &mut out))
         };
         match result {
             Ok(()) => {}

@@ -231,3 +231,79 @@ fn summary_lists_each_file() {
         "{line}"
     );
 }
+
+/// Runs `scptrace ARGS` with its stdout (and stdin, stderr) a pty, as on a
+/// terminal (python's pty module), with `env`; returns what reached the pty.
+fn on_a_terminal(args: &[&str], cwd: &std::path::Path, env: &[(&str, &str)]) -> String {
+    let mut c = std::process::Command::new("python3");
+    c.arg("-c")
+        .arg("import os,pty,sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))")
+        .arg(crate::util::bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("XDG_CONFIG_HOME", cwd.join("no-config"))
+        .env_remove("SSH_ORIGINAL_COMMAND")
+        .env_remove("PAGER")
+        .env_remove("SCPTRACE_PAGER");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let r = crate::util::run(&mut c, crate::util::Input::Null, crate::util::DEADLINE);
+    assert_eq!(r.status.code(), Some(0), "{}", r.stderr_text());
+    String::from_utf8_lossy(&r.stdout).into_owned()
+}
+
+/// On a terminal `show` pages through $SCPTRACE_PAGER (then $PAGER), as git
+/// does; never with --no-pager, when piped, or under a ForceCommand.
+#[test]
+fn show_pages_on_a_terminal_only() {
+    let d = sandbox();
+    let log = clean_upload(d.path(), "t.log", &[]);
+    let f = log.to_str().unwrap();
+    let text = fs::read_to_string(&log).unwrap();
+    let paged = d.path().join("paged");
+    // A fake pager that records that it ran and what it was given.
+    let fake = format!("cat > '{}'", paged.display());
+    let shown = on_a_terminal(
+        &["show", "--color", "never", f],
+        d.path(),
+        &[("SCPTRACE_PAGER", &fake)],
+    );
+    assert_eq!(
+        fs::read_to_string(&paged).unwrap(),
+        text,
+        "the pager got the transcript"
+    );
+    assert!(!shown.contains("I: C0644"), "and the terminal did not: {shown}");
+    fs::remove_file(&paged).unwrap();
+    // PAGER when SCPTRACE_PAGER is not set.
+    on_a_terminal(&["show", "--color", "never", f], d.path(), &[("PAGER", &fake)]);
+    assert!(paged.exists(), "PAGER ran");
+    fs::remove_file(&paged).unwrap();
+    for (args, env, why) in [
+        (
+            vec!["show", "--no-pager", "--color", "never", f],
+            vec![("SCPTRACE_PAGER", fake.as_str())],
+            "--no-pager",
+        ),
+        (
+            vec!["show", "--color", "never", f],
+            vec![
+                ("SCPTRACE_PAGER", fake.as_str()),
+                ("SSH_ORIGINAL_COMMAND", "scptrace show x"),
+            ],
+            "a ForceCommand session",
+        ),
+    ] {
+        let shown = on_a_terminal(&args, d.path(), &env);
+        assert!(!paged.exists(), "{why}: no pager");
+        assert!(
+            shown.contains("I: C0644 21 a\\n"),
+            "{why}: straight to the terminal: {shown}"
+        );
+    }
+    // Piped: never.
+    let o = crate::show::scptrace_env(&["show", f], d.path(), &[("SCPTRACE_PAGER", &fake)]);
+    assert_eq!(stdout(&o), text);
+    assert!(!paged.exists(), "piped: no pager");
+}
