@@ -326,6 +326,9 @@ pub struct InstallArgs {
     /// The authorized_keys file to edit [default: ~/.ssh/authorized_keys]
     #[arg(long, value_name = "FILE", requires = "authorized_key")]
     pub authorized_keys: Option<PathBuf>,
+    /// Print every change install would make, and make none
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub scope: ScopeArgs,
 }

@@ -121,7 +121,13 @@ fn invocation_name(exe: &Path, session_path: &str) -> String {
 pub fn run(args: InstallArgs) -> Result<i32> {
     let exe = this_exe()?;
     if let Some(key) = &args.authorized_key {
-        return install_key(&exe, key, args.authorized_keys.as_deref(), &args.scope);
+        return install_key(
+            &exe,
+            key,
+            args.authorized_keys.as_deref(),
+            &args.scope,
+            args.dry_run,
+        );
     }
     install_link(&exe, &args)
 }
@@ -200,7 +206,15 @@ fn install_link(exe: &Path, args: &InstallArgs) -> Result<i32> {
     let mut state = State::load(&scope.state)?;
     owner::require_root_controlled(&scope.config, "the config file")?;
 
-    println!("scptrace install ({} scope):", scope.name);
+    let dry = args.dry_run;
+    if dry {
+        println!(
+            "scptrace install --dry-run ({} scope): nothing is changed; install would:",
+            scope.name
+        );
+    } else {
+        println!("scptrace install ({} scope):", scope.name);
+    }
     // The config first: the stand-in is never live without it.
     let current = config_text
         .as_deref()
@@ -212,6 +226,13 @@ fn install_link(exe: &Path, args: &InstallArgs) -> Result<i32> {
             REAL_SCP_KEY,
             real_str,
             scope.config.display()
+        );
+    } else if dry {
+        println!(
+            "  set     {} in {} (was: {})",
+            conffile::key_line(REAL_SCP_KEY, real_str),
+            scope.config.display(),
+            previous.as_deref().unwrap_or("unset")
         );
     } else {
         if let Some(parent) = scope.config.parent() {
@@ -240,6 +261,7 @@ fn install_link(exe: &Path, args: &InstallArgs) -> Result<i32> {
             link.display(),
             exe.display()
         ),
+        _ if dry => println!("  link    {} -> {}", link.display(), exe.display()),
         _ => {
             // As the directory's controller: root linking into a user's
             // directory does it as that user.
@@ -261,6 +283,9 @@ fn install_link(exe: &Path, args: &InstallArgs) -> Result<i32> {
         scope.state.display()
     );
     println!();
+    if dry {
+        println!("(dry run: run it again without --dry-run to make these changes)\n");
+    }
 
     let real_dir = real.parent().unwrap_or(Path::new("/"));
     println!(
@@ -314,7 +339,7 @@ fn key_spec(text: &str) -> Result<keys::KeySpec> {
     Ok(keys::KeySpec::parse(text)?)
 }
 
-fn install_key(exe: &Path, key: &str, file: Option<&Path>, scope_args: &ScopeArgs) -> Result<i32> {
+fn install_key(exe: &Path, key: &str, file: Option<&Path>, scope_args: &ScopeArgs, dry: bool) -> Result<i32> {
     let spec = key_spec(key)?;
     let file = match file {
         Some(f) => f.to_path_buf(),
@@ -332,7 +357,7 @@ fn install_key(exe: &Path, key: &str, file: Option<&Path>, scope_args: &ScopeArg
     let command = format!("{} forced", shell_quote(exe.as_os_str().as_bytes()));
     let option = keys::command_option(&command);
     // As the file's controller: root editing a user's file does it as that user.
-    let (file, backup, edit) = match keyfile::add_forced(&file, &spec, &option)? {
+    let (file, backup, edit) = match keyfile::add_forced(&file, &spec, &option, dry)? {
         keyfile::Added::Edited { file, backup, edit } => (file, backup, edit),
         keyfile::Added::AlreadyForced {
             file,
@@ -346,6 +371,14 @@ fn install_key(exe: &Path, key: &str, file: Option<&Path>, scope_args: &ScopeArg
             return Ok(0);
         }
     };
+    if dry {
+        println!("scptrace install --dry-run: nothing is changed; install would:");
+        println!("  edit    {}, line {} ({spec}):", file.display(), edit.line);
+        println!("          to start with {option}");
+        println!("  backup  {} (the whole file, first)", backup.display());
+        println!("  record  {} (for `scptrace uninstall`)", scope.state.display());
+        return Ok(0);
+    }
     state.steps.push(Step::AuthorizedKey {
         file: file.clone(),
         backup: backup.clone(),

@@ -58,15 +58,16 @@ mod path_bytes {
 
 /// Puts `option` in front of the line of `spec`'s key in `file`, after
 /// saving the whole file next to it as `NAME.scptrace-backup-TIME` (same
-/// mode, the file's owner's).
-pub fn add_forced(file: &Path, spec: &KeySpec, option: &str) -> Result<Added> {
+/// mode, the file's owner's). `dry_run`: the same checks and the same
+/// answer, with nothing written (the backup named is not created).
+pub fn add_forced(file: &Path, spec: &KeySpec, option: &str, dry_run: bool) -> Result<Added> {
     let file = owner::absolute(file)?;
     owner::as_controller(&file, &format!("editing {}", file.display()), || {
-        add_forced_here(&file, spec, option)
+        add_forced_here(&file, spec, option, dry_run)
     })
 }
 
-fn add_forced_here(file: &Path, spec: &KeySpec, option: &str) -> Result<Added> {
+fn add_forced_here(file: &Path, spec: &KeySpec, option: &str, dry_run: bool) -> Result<Added> {
     // Edit the file itself when authorized_keys is a symlink.
     let file = std::fs::canonicalize(file).with_context(|| format!("{}", file.display()))?;
     let content = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -89,6 +90,9 @@ fn add_forced_here(file: &Path, spec: &KeySpec, option: &str) -> Result<Added> {
         .file_name()
         .map_or("authorized_keys".into(), |n| n.to_string_lossy().into_owned());
     let backup = file.with_file_name(format!("{name}.scptrace-backup-{}", Utc::now().compact()));
+    if dry_run {
+        return Ok(Added::Edited { file, backup, edit });
+    }
     let mut b = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

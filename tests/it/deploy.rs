@@ -762,3 +762,81 @@ fn authorized_key_hint_runs_doctor_where_scptrace_is_not_on_path() {
     assert_ne!(r.status.code(), Some(127), "{remote}: {said}");
     assert!(said.contains("scptrace forced"), "{remote}: {said}");
 }
+
+/// Every entry under `root`: its path, and for a file its mode and bytes,
+/// for a symlink its target, for a directory its mode (and mtime, so an
+/// entry created and removed again shows too).
+fn tree(root: &Path) -> Vec<(PathBuf, String)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let m = fs::symlink_metadata(&p).unwrap();
+        let what = if m.file_type().is_symlink() {
+            format!("link {}", fs::read_link(&p).unwrap().display())
+        } else if m.is_dir() {
+            for e in fs::read_dir(&p).unwrap() {
+                stack.push(e.unwrap().path());
+            }
+            format!("dir {:o} {}.{}", m.mode(), m.mtime(), m.mtime_nsec())
+        } else {
+            format!("file {:o} {:?}", m.mode(), fs::read(&p).unwrap())
+        };
+        out.push((p, what));
+    }
+    out.sort();
+    out
+}
+
+/// Issue 13: `install --dry-run` prints every change it would make and makes
+/// none: the sandbox (home, config, authorized_keys, link directory) is the
+/// same byte for byte; the real install then makes exactly those changes.
+#[test]
+fn install_dry_run_prints_the_changes_and_changes_nothing() {
+    let sb = Sb::new();
+    write_authorized_keys(&sb);
+    let before = tree(sb.path());
+    let dir = sb.bindir();
+    let link = ok(&run(
+        sb.scptrace()
+            .args(["install", "--dry-run", "--real", REAL_SCP, "--dir"])
+            .arg(&dir),
+        b"",
+    ));
+    let key = ok(&run(
+        sb.scptrace()
+            .args(["install", "--dry-run", "--authorized-key", KEY1_FP]),
+        b"",
+    ));
+    assert_eq!(tree(sb.path()), before, "--dry-run changed files:\n{link}\n{key}");
+    for want in [
+        "nothing is changed".to_string(),
+        format!("set     real_scp = \"{REAL_SCP}\" in {}", sb.config().display()),
+        format!("link    {}/scp -> ", dir.display()),
+        format!("record  {}", sb.state().display()),
+    ] {
+        assert!(link.contains(&want), "no {want:?} in:\n{link}");
+    }
+    let keys = authorized_keys(&sb);
+    for want in [
+        format!("edit    {}, line ", keys.display()),
+        "to start with command=".to_string(),
+        format!("backup  {}.scptrace-backup-", keys.display()),
+        format!("record  {}", sb.state().display()),
+    ] {
+        assert!(key.contains(&want), "no {want:?} in:\n{key}");
+    }
+    // Without --dry-run, the same changes happen.
+    let real = ok(&run(
+        sb.scptrace()
+            .args(["install", "--real", REAL_SCP, "--dir"])
+            .arg(&dir),
+        b"",
+    ));
+    assert!(
+        real.contains(&format!("linked  {}/scp -> ", dir.display())),
+        "{real}"
+    );
+    assert!(fs::symlink_metadata(dir.join("scp")).is_ok());
+    assert!(sb.state().exists() && sb.config().exists());
+}
