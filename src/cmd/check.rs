@@ -130,7 +130,14 @@ pub fn report(path: &Path, v: &Verdict, st: &Styles) -> (Vec<String>, Status) {
     (lines, status)
 }
 
-pub fn run(args: CheckArgs) -> Result<i32> {
+pub fn run(mut args: CheckArgs) -> Result<i32> {
+    match super::resolve_at(&args.files) {
+        Ok(files) => args.files = files,
+        Err(e) => {
+            eprintln!("scptrace: {e}");
+            return Ok(Status::Unreadable as i32);
+        }
+    }
     let st = super::stdout_styles(args.color);
     let stdout = io::stdout();
     let mut out = stdout.lock();

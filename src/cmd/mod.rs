@@ -52,6 +52,52 @@ pub fn check_output(output: &Output) -> anyhow::Result<()> {
     })
 }
 
+/// `show` and `check` take `@1` for the newest transcript in the log
+/// directory, `@2` for the one before, …; a file of that name is itself.
+pub fn resolve_at(files: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut listing: Option<(PathBuf, Vec<PathBuf>)> = None;
+    let mut out = Vec::with_capacity(files.len());
+    for f in files {
+        let n = f
+            .to_str()
+            .and_then(|s| s.strip_prefix('@'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n >= 1 && !f.exists());
+        let Some(n) = n else {
+            out.push(f.clone());
+            continue;
+        };
+        if listing.is_none() {
+            let dir = Settings::load(Flags::default()).log_dir.value;
+            let list = crate::tap::logdir::transcripts(&dir).map_err(|e| {
+                crate::escape::escape_text(&format!(
+                    "{}: log directory {}: {e}: name the transcript instead",
+                    f.display(),
+                    dir.display()
+                ))
+                .to_string()
+            })?;
+            listing = Some((dir, list));
+        }
+        let Some((dir, list)) = listing.as_ref() else {
+            continue;
+        };
+        match list.get(n - 1) {
+            Some(p) => out.push(p.clone()),
+            None => {
+                return Err(crate::escape::escape_text(&format!(
+                    "{}: the log directory {} holds {} transcript(s) (@1 is the newest)",
+                    f.display(),
+                    dir.display(),
+                    list.len()
+                ))
+                .to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The styles for a command's output on stdout (`show`, `check`): `--color`
 /// if given, else the environment and config files, else `auto`.
 pub fn stdout_styles(color: Option<ColorWhen>) -> Styles {

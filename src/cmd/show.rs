@@ -75,7 +75,14 @@ fn start_pager(cmd: &str) -> Option<std::process::Child> {
     }
 }
 
-pub fn run(args: ShowArgs) -> Result<i32> {
+pub fn run(mut args: ShowArgs) -> Result<i32> {
+    match super::resolve_at(&args.files) {
+        Ok(files) => args.files = files,
+        Err(e) => {
+            eprintln!("scptrace: {e}");
+            return Ok(2);
+        }
+    }
     let styles = super::stdout_styles(args.color);
     let mut pager = pager_command(&args).and_then(|c| start_pager(&c));
     let sink: Box<dyn Write> = match pager.as_mut().and_then(|p| p.stdin.take()) {

@@ -381,6 +381,18 @@ impl LogDir {
     }
 }
 
+/// The transcripts scptrace wrote into `dir`, newest first (their names
+/// begin with their start time, so they sort as time does).
+pub fn transcripts(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| is_transcript_name(n))
+        .collect();
+    names.sort_by(|a, b| b.cmp(a));
+    Ok(names.into_iter().map(|n| dir.join(n)).collect())
+}
+
 fn is_transcript_name(n: &str) -> bool {
     let b = n.as_bytes();
     n.ends_with(".log") && b.len() > 16 && b[..8].iter().all(u8::is_ascii_digit) && b[8] == b'T'

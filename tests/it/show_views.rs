@@ -307,3 +307,33 @@ fn show_pages_on_a_terminal_only() {
     assert_eq!(stdout(&o), text);
     assert!(!paged.exists(), "piped: no pager");
 }
+
+/// `show @1` is the newest transcript in the log directory, `check @2` the
+/// one before; past the last, a one-line error and exit 2.
+#[test]
+fn at_n_names_the_log_directorys_transcripts() {
+    let d = sandbox();
+    let logs = d.path().join("logs");
+    let env = [("SCPTRACE_LOG_DIR", logs.to_str().unwrap())];
+    for word in ["first", "second"] {
+        let o = crate::show::scptrace_env(&["run", "--", "echo", word], d.path(), &env);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let newest = stdout(&crate::show::scptrace_env(&["show", "@1"], d.path(), &env));
+    assert!(
+        newest.contains("invocation: /usr/bin/echo second") || newest.contains("echo second"),
+        "{newest}"
+    );
+    let before = stdout(&crate::show::scptrace_env(&["show", "@2"], d.path(), &env));
+    assert!(before.contains("echo first"), "{before}");
+    let c = crate::show::scptrace_env(&["check", "@2"], d.path(), &env);
+    assert!(stdout(&c).contains("-echo.log: not decoded"), "{}", stdout(&c));
+    let o = crate::show::scptrace_env(&["check", "@3"], d.path(), &env);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("@3: the log directory") && stderr(&o).contains("holds 2 transcript(s)"),
+        "{}",
+        stderr(&o)
+    );
+}
