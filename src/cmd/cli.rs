@@ -377,6 +377,9 @@ pub struct DoctorArgs {
     /// a stream of one object per line, since they report a sequence of events
     #[arg(long, value_enum, default_value = "text")]
     pub format: DoctorFormat,
+    /// The sshd_config whose `Subsystem sftp` and `ForceCommand` to report
+    #[arg(long, value_name = "FILE", default_value = "/etc/ssh/sshd_config")]
+    pub sshd_config: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::cli::{DoctorArgs, DoctorFormat};
 use crate::config::{self, ALLOW_ENV_PROGRAMS, Flags, Origin, SYSTEM_CONFIG, Settings};
 use crate::deploy::sshd_path::{self, SessionPath};
+use crate::deploy::sshd_sftp::{self, SftpSetup};
 use crate::deploy::state::State;
 use crate::deploy::{Scope, this_exe};
 use crate::paths::{all_on_path, is_executable_file, same_file, user_name};
@@ -118,6 +119,8 @@ struct Report {
     caveat: &'static str,
     sshd_default_path: SessionPath,
     install_records: Vec<InstallRecord>,
+    /// What sshd runs for an SFTP session, and whether it is traced.
+    sftp: SftpSetup,
     would_trace: bool,
     problems: Vec<Problem>,
 }
@@ -253,7 +256,7 @@ fn env_refused(settings: &Settings) -> Vec<RefusedReport> {
         .collect()
 }
 
-fn gather() -> Report {
+fn gather(sshd_config: &Path) -> Report {
     let exe = this_exe().ok();
     let settings = Settings::load(Flags::default());
     let path = std::env::var("PATH").unwrap_or_default();
@@ -394,6 +397,7 @@ fn gather() -> Report {
         caveat: CAVEAT,
         sshd_default_path: sshd_path::guess(&user_name(), root, home.as_deref()),
         install_records,
+        sftp: sshd_sftp::inspect(sshd_config, &user_name(), this_exe().ok().as_deref(), forced),
         would_trace: problems.is_empty(),
         problems,
     }
@@ -505,6 +509,27 @@ fn print_text(r: &Report) {
             println!("  {s}");
         }
     }
+    let s = &r.sftp;
+    println!(
+        "SFTP:           Subsystem sftp {}  (from {})",
+        s.subsystem.as_deref().unwrap_or("(none)"),
+        s.source
+    );
+    if let Some(f) = &s.force_command {
+        println!("                ForceCommand {f}");
+    }
+    println!(
+        "                {}",
+        match (s.traced_by, &s.subsystem) {
+            (Some("sftp-server"), _) =>
+                "SFTP sessions are traced by the Subsystem wrapper (`scptrace sftp-server`)",
+            (Some(_), _) => "SFTP sessions are traced by `scptrace forced`",
+            (None, None) =>
+                "no SFTP subsystem: sshd runs nothing for an SFTP session (scp without -O fails), so none is traced",
+            (None, Some(_)) =>
+                "SFTP sessions are NOT traced: use `Subsystem sftp /usr/local/bin/scptrace sftp-server` (docs/deploying.md, way 5)",
+        }
+    );
     println!("note: {}", r.caveat);
     if r.would_trace {
         let by = match r.traced_by {
@@ -524,7 +549,7 @@ fn print_text(r: &Report) {
 }
 
 pub fn run(args: DoctorArgs) -> Result<i32> {
-    let report = gather();
+    let report = gather(&args.sshd_config);
     match args.format {
         DoctorFormat::Text => print_text(&report),
         DoctorFormat::Json => println!("{}", crate::escape::to_json_pretty(&report)?),

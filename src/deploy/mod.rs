@@ -10,6 +10,7 @@ pub mod keyfile;
 pub mod keys;
 pub mod owner;
 pub mod sshd_path;
+pub mod sshd_sftp;
 pub mod state;
 
 use std::ffi::OsStr;

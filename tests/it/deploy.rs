@@ -840,3 +840,112 @@ fn install_dry_run_prints_the_changes_and_changes_nothing() {
     assert!(fs::symlink_metadata(dir.join("scp")).is_ok());
     assert!(sb.state().exists() && sb.config().exists());
 }
+
+/// doctor's SFTP lines (issue 12 item 4), from the loopback sshd's own
+/// configs (hermetic: `--sshd-config`), read by `sshd -T` as root, else the
+/// file best-effort; and then through that sshd, over ssh, what a session
+/// sees. The system's /etc/ssh is not read.
+#[test]
+fn doctor_reports_the_sftp_subsystem_and_whether_it_is_traced() {
+    use crate::sshd::{Sshd, SshdOpts};
+    let sb = Sb::new();
+    let root = nix::unistd::geteuid().is_root();
+    let wrapper = format!("{} sftp-server -- /usr/lib/openssh/sftp-server", bin().display());
+    let traced = crate::or_skip!(Sshd::start(SshdOpts {
+        sftp_subsystem: Some(wrapper.clone()),
+        ..SshdOpts::default()
+    }));
+    let cfg = traced.dir().join("sshd_config");
+    let sftp_lines = |out: &str| -> Vec<String> {
+        let mut lines = out.lines().skip_while(|l| !l.starts_with("SFTP:"));
+        let first = lines.next().unwrap_or("").to_string();
+        std::iter::once(first)
+            .chain(
+                lines
+                    .take_while(|l| l.starts_with("                "))
+                    .map(str::to_string),
+            )
+            .collect()
+    };
+    let (_, out) = doctor(&mut sb.scptrace(), &["--sshd-config", cfg.to_str().unwrap()]);
+    let s = sftp_lines(&out);
+    assert_eq!(
+        s[0].split("  (from ").next().unwrap(),
+        format!("SFTP:           Subsystem sftp {wrapper}"),
+        "{out}"
+    );
+    if root {
+        assert!(s[0].contains("(from sshd -T -f "), "{out}");
+    }
+    assert!(
+        s.last().unwrap().contains("traced by the Subsystem wrapper"),
+        "{out}"
+    );
+    let (_, json) = doctor(
+        &mut sb.scptrace(),
+        &["--format", "json", "--sshd-config", cfg.to_str().unwrap()],
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["sftp"]["traced_by"], "sftp-server");
+    assert_eq!(v["sftp"]["subsystem"], wrapper.as_str());
+
+    // ForceCommand forced with internal-sftp: traced by forced.
+    let forced = crate::or_skip!(Sshd::start(SshdOpts {
+        force_command: Some(format!("{} forced", bin().display())),
+        ..SshdOpts::default()
+    }));
+    let cfg2 = forced.dir().join("sshd_config");
+    let (_, out) = doctor(&mut sb.scptrace(), &["--sshd-config", cfg2.to_str().unwrap()]);
+    let s = sftp_lines(&out);
+    assert!(
+        s[0].starts_with("SFTP:           Subsystem sftp internal-sftp  (from "),
+        "{out}"
+    );
+    assert_eq!(
+        s[1].trim(),
+        format!("ForceCommand {} forced", bin().display()),
+        "{out}"
+    );
+    assert!(s[2].contains("traced by `scptrace forced`"), "{out}");
+
+    // A plain sftp-server; and a config sshd -T refuses (its host key is
+    // missing), with no Subsystem line: read best-effort, and said so.
+    let plain = sb.home().join("sshd_config.plain");
+    fs::write(
+        &plain,
+        "HostKey /nonexistent/host_key\nSubsystem sftp /usr/lib/openssh/sftp-server\n",
+    )
+    .unwrap();
+    let (_, out) = doctor(&mut sb.scptrace(), &["--sshd-config", plain.to_str().unwrap()]);
+    let s = sftp_lines(&out);
+    assert!(s[0].contains("read best-effort"), "{out}");
+    assert!(s[1].contains("SFTP sessions are NOT traced"), "{out}");
+    let none = sb.home().join("sshd_config.none");
+    fs::write(
+        &none,
+        "HostKey /nonexistent/host_key\nMatch User x\n  Subsystem sftp /y\n",
+    )
+    .unwrap();
+    let (code, out) = doctor(&mut sb.scptrace(), &["--sshd-config", none.to_str().unwrap()]);
+    let s = sftp_lines(&out);
+    assert!(s[0].starts_with("SFTP:           Subsystem sftp (none)"), "{out}");
+    assert!(s[1].contains("sshd runs nothing for an SFTP session"), "{out}");
+    // SFTP is reported, not a problem of the legacy check: the exit status is as before.
+    let (code_default, _) = doctor(&mut sb.scptrace(), &["--sshd-config", cfg.to_str().unwrap()]);
+    assert_eq!(code, code_default);
+
+    // Over ssh through the forced sshd: the session came through forced.
+    let doc = forced.ssh(&format!(
+        "'{}' doctor --sshd-config '{}'",
+        bin().display(),
+        cfg2.display()
+    ));
+    let out = text(&doc.stdout);
+    assert!(
+        sftp_lines(&out)
+            .last()
+            .unwrap()
+            .contains("traced by `scptrace forced`"),
+        "{out}"
+    );
+}
