@@ -391,6 +391,8 @@ impl Summary {
             Entry::Violation(f) => *self.violations.entry(f.name().to_string()).or_default() += 1,
             Entry::Problem(text) => self.problems.push(text.clone()),
             Entry::Note(text) => self.notes.push(text.clone()),
+            Entry::Relay(n) if n.is_problem() => self.problems.push(n.text()),
+            Entry::Relay(n) => self.notes.push(n.text()),
             Entry::Exit(code) => self.exit = Some(*code),
             Entry::Closed(_) => {}
         }

@@ -4,20 +4,24 @@
 
 use std::cell::Cell;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::process::ExitStatus;
 use std::time::Duration;
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, SpliceFFlags, fcntl, splice};
 use nix::libc;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
+use nix::sys::socket::{Shutdown, shutdown};
+use nix::unistd;
 
-use crate::errtext;
 use crate::fdio::{self, std_fd};
 use crate::tap::child::{self, SignalPipe, Spawned};
 use crate::tap::trace::Tracer;
-use crate::transcript::Stream;
+use crate::transcript::{RelayNote, Stream};
 
 /// Bytes buffered per direction: the whole of the relay's data memory.
 pub const BUF_SIZE: usize = 128 * 1024;
@@ -27,26 +31,55 @@ const SIGNALS: Token = Token(100);
 /// Capacity asked for the child's stdin and stdout pipes.
 const PIPE_SIZE: libc::c_int = 1 << 20;
 
+/// A flow's fd: who closes it is in the type.
+enum Fd {
+    /// One of the child's pipe ends: ours, closed by dropping it.
+    Child(OwnedFd),
+    /// One of our std fds (0–2): never closed, only retired ([`StdFds::retire`]).
+    Std(BorrowedFd<'static>),
+}
+
+impl AsFd for Fd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Fd::Child(fd) => fd.as_fd(),
+            Fd::Std(fd) => fd.as_fd(),
+        }
+    }
+}
+
 /// One side of a flow: a file descriptor and what we know of its readiness.
 struct Endpoint {
-    fd: RawFd,
-    /// Whether we own (and must close) the fd: the child's pipe ends.
-    owned: bool,
+    /// `None` once closed, or no longer watched.
+    fd: Option<Fd>,
     /// epoll refuses regular files and /dev/null: those are always ready.
     pollable: bool,
     /// Edge-triggered readiness: set by an event, cleared on EAGAIN.
     ready: bool,
-    open: bool,
 }
 
 impl Endpoint {
-    fn new(fd: RawFd, owned: bool) -> Endpoint {
+    fn child(fd: impl Into<OwnedFd>) -> Endpoint {
+        Endpoint::new(Fd::Child(fd.into()))
+    }
+
+    fn std(fd: RawFd) -> Endpoint {
+        Endpoint::new(Fd::Std(std_fd(fd)))
+    }
+
+    fn new(fd: Fd) -> Endpoint {
         Endpoint {
-            fd,
-            owned,
+            fd: Some(fd),
             pollable: true,
             ready: false,
-            open: true,
+        }
+    }
+
+    /// The number of the std fd it is, if it is one (and open).
+    fn std_no(&self) -> Option<RawFd> {
+        match &self.fd {
+            Some(Fd::Std(fd)) => Some(fd.as_raw_fd()),
+            _ => None,
         }
     }
 }
@@ -95,24 +128,6 @@ impl Flow {
     /// Everything read has been delivered (or can never be).
     fn drained(&self) -> bool {
         self.src_eof && (self.pending() == 0 || self.dst_done)
-    }
-}
-
-fn sys_read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
-
-fn sys_write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
     }
 }
 
@@ -175,7 +190,12 @@ impl StdFds {
             .write(true)
             .open("/dev/null")
         {
-            unsafe { libc::dup2(null.as_raw_fd(), fd) };
+            // Failing leaves the fd as it was: only the peer's EOF is late.
+            let _ = match fd {
+                0 => unistd::dup2_stdin(&null),
+                1 => unistd::dup2_stdout(&null),
+                _ => unistd::dup2_stderr(&null),
+            };
         }
     }
 }
@@ -214,40 +234,30 @@ pub struct Relayed {
 /// exited and its output is drained. Does not wait for EOF on our stdin: in a
 /// download the client closes its side only after it saw ours end.
 /// `splice` false forces plain read/write for everything (`SCPTRACE_SPLICE=0`).
-pub fn relay(
-    mut sp: Spawned,
-    signals: &SignalPipe,
-    tracer: &mut Tracer,
-    splice: bool,
-) -> io::Result<Relayed> {
+pub fn relay(sp: Spawned, signals: &SignalPipe, tracer: &mut Tracer, splice: bool) -> io::Result<Relayed> {
     let std = StdFds::new();
     // Failures are ignored here as before: a blocking fd only costs promptness.
     for fd in [0, 1, 2] {
         let _ = fdio::set_nonblocking(std_fd(fd));
     }
-    for fd in [sp.stdin.as_fd(), sp.stdout.as_fd(), sp.stderr.as_fd()] {
+    let Spawned {
+        mut child,
+        stdin,
+        stdout,
+        stderr,
+    } = sp;
+    for fd in [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()] {
         let _ = fdio::set_nonblocking(fd);
     }
-    let child_in = sp.stdin.into_raw_fd();
-    let child_out = sp.stdout.into_raw_fd();
-    let child_err = sp.stderr.into_raw_fd();
     // Bigger pipes to the child: fewer wake-ups per MiB on bulk data. Best
     // effort (the limit is /proc/sys/fs/pipe-max-size; failing is harmless).
-    for fd in [child_in, child_out] {
-        unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
+    for fd in [stdin.as_fd(), stdout.as_fd()] {
+        let _ = fcntl(fd, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
     }
     let mut flows = [
-        Flow::new(Stream::In, Endpoint::new(0, false), Endpoint::new(child_in, true)),
-        Flow::new(
-            Stream::Out,
-            Endpoint::new(child_out, true),
-            Endpoint::new(1, false),
-        ),
-        Flow::new(
-            Stream::Err,
-            Endpoint::new(child_err, true),
-            Endpoint::new(2, false),
-        ),
+        Flow::new(Stream::In, Endpoint::std(0), Endpoint::child(stdin)),
+        Flow::new(Stream::Out, Endpoint::child(stdout), Endpoint::std(1)),
+        Flow::new(Stream::Err, Endpoint::child(stderr), Endpoint::std(2)),
     ];
     for f in flows.iter_mut() {
         f.splice = splice;
@@ -267,8 +277,8 @@ pub fn relay(
         Interest::READABLE,
     )?;
 
-    let pid = nix::unistd::Pid::from_raw(sp.child.id() as i32);
-    let mut status: Option<ExitStatus> = sp.child.try_wait()?;
+    let pid = unistd::Pid::from_raw(child.id() as i32);
+    let mut status: Option<ExitStatus> = child.try_wait()?;
     let mut events = Events::with_capacity(16);
     let mut sigs = Vec::new();
     let mut ended_by = None;
@@ -284,7 +294,7 @@ pub fn relay(
                     // "Connection closed"), and its message must not overtake
                     // the child's, which came first (`sh: …: not found`).
                     let err = &mut flows[2];
-                    if err.src.open && !err.src_eof {
+                    if err.src.fd.is_some() && !err.src_eof {
                         err.src.ready = true;
                         progress |= pump(err, &cx, tracer);
                     }
@@ -313,7 +323,7 @@ pub fn relay(
         }
         if cx.shutdown_pending.get() && flows[2].drained() {
             cx.shutdown_pending.set(false);
-            unsafe { libc::shutdown(1, libc::SHUT_WR) };
+            let _ = shutdown(std_fd(1).as_raw_fd(), Shutdown::Write);
         }
         if status.is_some() && flows[1].drained() && flows[2].drained() {
             break;
@@ -340,7 +350,7 @@ pub fn relay(
                 child::drain_signals(signals, &mut sigs);
                 // Whether the child is still there to be told.
                 if status.is_none() {
-                    status = sp.child.try_wait()?;
+                    status = child.try_wait()?;
                 }
                 for sig in sigs.drain(..) {
                     if sig == Signal::SIGCHLD {
@@ -349,14 +359,12 @@ pub fn relay(
                     if status.is_none() {
                         // The child may already be gone: then there is nobody to tell.
                         let _ = kill(pid, sig);
-                        tracer.note(format!("received {sig}, forwarded to the child"));
+                        tracer.relay_note(RelayNote::Forwarded(sig.as_str()));
                     } else if ended_by.is_none() {
                         // Only the drain is left (a grandchild may hold the
                         // pipes for as long as it likes): the signal ends it,
                         // and scptrace then dies of it, as its sender expects.
-                        tracer.note(format!(
-                            "received {sig} after the child exited: not waiting for the rest of its output"
-                        ));
+                        tracer.relay_note(RelayNote::AfterExit(sig.as_str()));
                         ended_by = Some(sig);
                     }
                 }
@@ -378,21 +386,23 @@ pub fn relay(
     let lost = flows[0].pending();
     if lost > 0 && !flows[0].dst_done {
         // The transcript shows delivered bytes only: say what was not.
-        tracer.note(format!(
-            "{lost} bytes from the peer not delivered: the child's stdin was full when it exited"
-        ));
+        tracer.relay_note(RelayNote::NotTaken { lost: lost as u64 });
     }
     tracer.flush();
     // The child's stdin end, if still open, closes with the process.
     let status = match status {
         Some(s) => s,
-        None => sp.child.wait()?,
+        None => child.wait()?,
     };
     Ok(Relayed { status, ended_by })
 }
 
 fn register(poll: &Poll, end: &mut Endpoint, token: Token, interest: Interest) {
-    match poll.registry().register(&mut SourceFd(&end.fd), token, interest) {
+    let Some(fd) = &end.fd else { return };
+    match poll
+        .registry()
+        .register(&mut SourceFd(&fd.as_fd().as_raw_fd()), token, interest)
+    {
         Ok(()) => {}
         // EPERM: a regular file or /dev/null, which never blocks: always ready.
         Err(_) => {
@@ -413,7 +423,8 @@ fn pump(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer) -> bool {
     let mut progress = false;
     // Write first: room in the buffer is what lets us read again.
     while f.pending() > 0 && !f.dst_done && f.dst.ready {
-        match sys_write(f.dst.fd, &f.buf[f.start..f.end]) {
+        let Some(dst) = &f.dst.fd else { break };
+        match unistd::write(dst, &f.buf[f.start..f.end]) {
             Ok(n) => {
                 // The transcript holds what was delivered, in the order it
                 // was: bytes our write never took are not in it (an aborted
@@ -422,8 +433,8 @@ fn pump(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer) -> bool {
                 f.start += n;
                 progress = true;
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => f.dst.ready = false,
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => f.dst.ready = false,
             // EPIPE and the like: the reader is gone, and will stay gone.
             Err(e) => {
                 dst_failed(f, cx, tracer, e);
@@ -450,7 +461,8 @@ fn pump(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer) -> bool {
         }
     }
     if !f.src_eof && f.src.ready && !f.dst_done && f.end < f.buf.len() {
-        match sys_read(f.src.fd, &mut f.buf[f.end..]) {
+        let Some(src) = &f.src.fd else { return progress };
+        match unistd::read(src, &mut f.buf[f.end..]) {
             Ok(0) => {
                 if f.stream == Stream::Err {
                     // Reported by the caller, after a look at stdout: see `relay`.
@@ -465,29 +477,20 @@ fn pump(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer) -> bool {
                 f.end += n;
                 progress = true;
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => f.src.ready = false,
+            Err(Errno::EINTR) => progress = true,
+            Err(Errno::EAGAIN) => f.src.ready = false,
             // EIO on a hung-up tty, ECONNRESET on a socket: an end, with a reason.
             Err(e) => {
-                tracer.problem(format!(
-                    "reading {} failed: {}",
-                    source_name(f.stream),
-                    errtext::io(&e)
-                ));
+                tracer.relay_note(RelayNote::ReadFailed {
+                    stream: f.stream,
+                    errno: e as i32,
+                });
                 src_ended(f, cx);
                 progress = true;
             }
         }
     }
     progress
-}
-
-fn source_name(s: Stream) -> &'static str {
-    match s {
-        Stream::In => "our stdin",
-        Stream::Out => "the child's stdout",
-        Stream::Err => "the child's stderr",
-    }
 }
 
 /// The source ended; the transcript says so once what it gave is delivered
@@ -510,21 +513,15 @@ fn report_end(f: &mut Flow, tracer: &mut Tracer) {
 /// The destination will never take more bytes: drop what is buffered and stop
 /// reading the source, closing it so the writer on the far side learns it too
 /// (the child gets EPIPE as it would have without us).
-fn dst_failed(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer, e: io::Error) {
-    let lost = f.pending();
-    let e = errtext::io(&e);
-    let what = match f.stream {
-        Stream::In => format!("the child closed its stdin ({e}); {lost} bytes from the peer not delivered"),
-        Stream::Out => {
-            format!("writing our stdout failed ({e}); {lost} bytes of the child's output not delivered")
-        }
-        Stream::Err => {
-            format!("writing our stderr failed ({e}); {lost} bytes of the child's stderr not delivered")
-        }
-    };
+fn dst_failed(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer, e: Errno) {
+    let lost = f.pending() as u64;
     // An end of the source that came before the failure is told first.
     report_end(f, tracer);
-    tracer.note(what);
+    tracer.relay_note(RelayNote::WriteFailed {
+        stream: f.stream,
+        errno: e as i32,
+        lost,
+    });
     f.reported = true;
     f.dst_done = true;
     f.start = 0;
@@ -543,7 +540,7 @@ fn close_dst(f: &mut Flow, cx: &Ctx) {
         // Our stderr stays open for our own warnings; scptrace exits soon anyway.
         return;
     }
-    if f.dst.fd == 1 {
+    if f.dst.std_no() == Some(1) {
         match fdio::fd_type(std_fd(1)) {
             // stdin and stdout may be one socket: close() alone would not end
             // it, and shutdown() alone does, without touching our stdin.
@@ -554,7 +551,7 @@ fn close_dst(f: &mut Flow, cx: &Ctx) {
                 if fdio::same_file(std_fd(1), std_fd(2)) {
                     cx.shutdown_pending.set(true);
                 } else {
-                    unsafe { libc::shutdown(1, libc::SHUT_WR) };
+                    let _ = shutdown(std_fd(1).as_raw_fd(), Shutdown::Write);
                 }
                 forget_endpoint(&mut f.dst, cx);
                 return;
@@ -571,31 +568,41 @@ fn close_dst(f: &mut Flow, cx: &Ctx) {
 }
 
 fn close_endpoint(end: &mut Endpoint, cx: &Ctx) {
-    if !end.open {
-        return;
-    }
-    end.open = false;
+    let Some(fd) = end.fd.take() else { return };
     end.ready = false;
     if end.pollable {
-        let _ = cx.poll.registry().deregister(&mut SourceFd(&end.fd));
+        let _ = cx
+            .poll
+            .registry()
+            .deregister(&mut SourceFd(&fd.as_fd().as_raw_fd()));
     }
-    if end.owned {
-        unsafe { libc::close(end.fd) };
-    } else if end.fd == 1 || (end.fd == 0 && fdio::fd_type(std_fd(0)) == libc::S_IFIFO) {
-        // A pipe's far end learns of the close (EOF, or EPIPE for a writer
-        // into our stdin, as without us). A socket or a terminal on stdin is
-        // only no longer watched: it may share its file description with
-        // stdout (a socketpair) or with the user's shell.
-        cx.std.retire(end.fd);
+    match fd {
+        // Dropped: closed.
+        Fd::Child(_) => {}
+        Fd::Std(std) => {
+            let no = std.as_raw_fd();
+            if no == 1 || (no == 0 && fdio::fd_type(std) == libc::S_IFIFO) {
+                // A pipe's far end learns of the close (EOF, or EPIPE for a
+                // writer into our stdin, as without us). A socket or a
+                // terminal on stdin is only no longer watched: it may share
+                // its file description with stdout (a socketpair) or with
+                // the user's shell.
+                cx.std.retire(no);
+            }
+        }
     }
 }
 
 /// Stops watching one of our std fds without closing it.
 fn forget_endpoint(end: &mut Endpoint, cx: &Ctx) {
-    if end.open && end.pollable {
-        let _ = cx.poll.registry().deregister(&mut SourceFd(&end.fd));
+    if let Some(fd) = end.fd.take()
+        && end.pollable
+    {
+        let _ = cx
+            .poll
+            .registry()
+            .deregister(&mut SourceFd(&fd.as_fd().as_raw_fd()));
     }
-    end.open = false;
     end.ready = false;
 }
 
@@ -607,33 +614,27 @@ const SPLICE_CHUNK: u64 = 1 << 20;
 /// counts it. `Some(changed)`, or `None` to fall back to a plain read this time.
 fn splice_step(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer, budget: u64) -> Option<bool> {
     let len = budget.min(SPLICE_CHUNK) as usize;
-    let flags = libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE;
-    let n = unsafe {
-        libc::splice(
-            f.src.fd,
-            std::ptr::null_mut(),
-            f.dst.fd,
-            std::ptr::null_mut(),
-            len,
-            flags,
-        )
+    let (Some(src), Some(dst)) = (&f.src.fd, &f.dst.fd) else {
+        return None;
     };
-    if n > 0 {
-        tracer.spliced(f.stream, n as u64);
-        return Some(true);
-    }
-    if n == 0 {
-        src_ended(f, cx);
-        return Some(true);
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EINTR) => Some(true),
-        Some(libc::EAGAIN) => {
+    let flags = SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE;
+    match splice(src, None, dst, None, len, flags) {
+        Ok(0) => {
+            src_ended(f, cx);
+            Some(true)
+        }
+        Ok(n) => {
+            tracer.spliced(f.stream, n as u64);
+            Some(true)
+        }
+        Err(Errno::EINTR) => Some(true),
+        Err(Errno::EAGAIN) => {
             // Either side may be the one that is not ready; ask the kernel which,
             // since an edge-triggered flag wrongly cleared would stall the flow.
-            f.src.ready = f.src.ready && fd_ready(f.src.fd, libc::POLLIN);
-            f.dst.ready = f.dst.ready && fd_ready(f.dst.fd, libc::POLLOUT);
+            let src_ready = fd_ready(src.as_fd(), PollFlags::POLLIN);
+            let dst_ready = fd_ready(dst.as_fd(), PollFlags::POLLOUT);
+            f.src.ready &= src_ready;
+            f.dst.ready &= dst_ready;
             if f.src.ready && f.dst.ready {
                 // Both claim readiness yet splice would block (a nearly full
                 // pipe): a plain read this round cannot spin.
@@ -641,22 +642,17 @@ fn splice_step(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer, budget: u64) -> Opti
             }
             Some(true)
         }
-        // EINVAL and friends: these fds do not splice (a tty, some files):
-        // plain read/write from now on, which the tracer sees as ordinary reads.
-        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EBADF) | Some(libc::ESPIPE) => {
-            f.splice = false;
-            None
-        }
-        // EPIPE, ECONNRESET…: whichever side failed, a plain read and write
-        // tell the two apart and report it the usual way.
-        _ => {
+        // EINVAL, ENOSYS, EBADF, ESPIPE: these fds do not splice (a tty, some
+        // files): plain read/write from now on, which the tracer sees as
+        // ordinary reads. EPIPE, ECONNRESET…: whichever side failed, a plain
+        // read and write tell the two apart and report it the usual way.
+        Err(_) => {
             f.splice = false;
             None
         }
     }
 }
 
-/// Whether a zero-timeout poll reports `events` (or an error/hang-up) on `fd`.
 /// Whether the child's stdout will report its end without anyone else's help:
 /// its EOF was read but bytes before it are still to be delivered, or no
 /// writer is left on the pipe (POLLHUP, set even with bytes still buffered).
@@ -668,24 +664,16 @@ fn stdout_ending(out: &Flow) -> bool {
     if out.eof_seen {
         return true;
     }
-    if !out.src.open {
+    let Some(fd) = &out.src.fd else {
         return false;
-    }
-    let mut p = libc::pollfd {
-        fd: out.src.fd,
-        events: 0,
-        revents: 0,
     };
-    let n = unsafe { libc::poll(&mut p, 1, 0) };
-    n > 0 && p.revents & libc::POLLHUP != 0
+    let mut p = [PollFd::new(fd.as_fd(), PollFlags::empty())];
+    matches!(poll(&mut p, PollTimeout::ZERO), Ok(n) if n > 0)
+        && p[0].revents().is_some_and(|r| r.contains(PollFlags::POLLHUP))
 }
 
-fn fd_ready(fd: RawFd, events: libc::c_short) -> bool {
-    let mut p = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
-    let n = unsafe { libc::poll(&mut p, 1, 0) };
-    n > 0 && p.revents != 0
+/// Whether a zero-timeout poll reports `events` (or an error/hang-up) on `fd`.
+fn fd_ready(fd: BorrowedFd, events: PollFlags) -> bool {
+    let mut p = [PollFd::new(fd, events)];
+    matches!(poll(&mut p, PollTimeout::ZERO), Ok(n) if n > 0) && p[0].revents().is_some_and(|r| !r.is_empty())
 }

@@ -27,7 +27,7 @@ use crate::config::{DataMode, Framing};
 use crate::protocol::{self, Decoder, Dir, Protocol};
 use crate::tap::logwriter::QueueHandle;
 use crate::transcript::{
-    Annotation, Bytes, Consequence, Decoded, Entry, Event, EventWriter, Kind, Stream, annotate,
+    Annotation, Bytes, Consequence, Decoded, Entry, Event, EventWriter, Kind, RelayNote, Stream, annotate,
 };
 use crate::warn::warn;
 
@@ -712,6 +712,13 @@ impl Tracer {
         // As for `problem`: after every byte passed so far.
         self.seq += 1;
         self.push_now(Entry::Note(text));
+    }
+
+    /// What the relay observed (a signal, a failed read or write), as data.
+    pub fn relay_note(&mut self, note: RelayNote) {
+        // As for `problem`: after every byte passed so far.
+        self.seq += 1;
+        self.push_now(Entry::Relay(note));
     }
 
     /// The program ended: close what is open, then `#: N`.

@@ -194,6 +194,15 @@ pub fn render(ev: &Event, timed: bool, scratch: &mut Vec<u8>, out: &mut Vec<u8>)
             m.serialize_entry("kind", "note")?;
             m.serialize_entry("text", text)?;
         }
+        Entry::Relay(n) if n.is_problem() => {
+            m.serialize_entry("kind", "problem")?;
+            m.serialize_entry("text", &n.text())?;
+            m.serialize_entry("violation", &())?;
+        }
+        Entry::Relay(n) => {
+            m.serialize_entry("kind", "note")?;
+            m.serialize_entry("text", &n.text())?;
+        }
         Entry::Exit(code) => {
             m.serialize_entry("kind", "exit")?;
             m.serialize_entry("code", code)?;

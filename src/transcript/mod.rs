@@ -165,8 +165,80 @@ pub enum Entry {
     /// `>>> TEXT`: any other thing scptrace observed (a signal forwarded, a
     /// stream that failed).
     Note(String),
+    /// A `>>>` (or `!!`) line about what the relay observed, written by the
+    /// writers from the data ([`RelayNote::text`]); read back, it is a
+    /// `Note` or a `Problem`.
+    Relay(RelayNote),
     /// `#: N`; negative for a death by signal.
     Exit(i32),
+}
+
+/// What the relay observed besides bytes and ends, as data (the relay
+/// formats nothing); the writers put it into words: `>>>` lines, and a `!!`
+/// line for a failed read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RelayNote {
+    /// A signal (its name) received while the child ran, passed on to it.
+    Forwarded(&'static str),
+    /// A signal (its name) received after the child exited: it ended the
+    /// wait for the rest of the child's output.
+    AfterExit(&'static str),
+    /// Writing to the destination of `stream` failed with `errno`; `lost`
+    /// bytes read from its source were not delivered.
+    WriteFailed { stream: Stream, errno: i32, lost: u64 },
+    /// Reading the source of `stream` failed with `errno`: its end.
+    ReadFailed { stream: Stream, errno: i32 },
+    /// The child exited with `lost` bytes from the peer that its full stdin
+    /// pipe never took.
+    NotTaken { lost: u64 },
+}
+
+impl RelayNote {
+    /// Whether it is a tracing problem (`!!`) rather than a note (`>>>`).
+    pub fn is_problem(&self) -> bool {
+        matches!(self, RelayNote::ReadFailed { .. })
+    }
+
+    /// The line's text, after `>>> ` or `!! `.
+    pub fn text(&self) -> String {
+        // strerror's text, as every message of ours (crate::errtext).
+        let os = |errno: &i32| crate::errtext::io(&io::Error::from_raw_os_error(*errno));
+        match self {
+            RelayNote::Forwarded(sig) => format!("received {sig}, forwarded to the child"),
+            RelayNote::AfterExit(sig) => {
+                format!("received {sig} after the child exited: not waiting for the rest of its output")
+            }
+            RelayNote::WriteFailed { stream, errno, lost } => {
+                let e = os(errno);
+                match stream {
+                    Stream::In => {
+                        format!("the child closed its stdin ({e}); {lost} bytes from the peer not delivered")
+                    }
+                    Stream::Out => {
+                        format!(
+                            "writing our stdout failed ({e}); {lost} bytes of the child's output not delivered"
+                        )
+                    }
+                    Stream::Err => {
+                        format!(
+                            "writing our stderr failed ({e}); {lost} bytes of the child's stderr not delivered"
+                        )
+                    }
+                }
+            }
+            RelayNote::ReadFailed { stream, errno } => {
+                let what = match stream {
+                    Stream::In => "our stdin",
+                    Stream::Out => "the child's stdout",
+                    Stream::Err => "the child's stderr",
+                };
+                format!("reading {what} failed: {}", os(errno))
+            }
+            RelayNote::NotTaken { lost } => {
+                format!("{lost} bytes from the peer not delivered: the child's stdin was full when it exited")
+            }
+        }
+    }
 }
 
 /// An entry with the time it was observed, in seconds since the trace started.
@@ -190,5 +262,96 @@ impl EventWriter for Vec<Event> {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_line(entry: Entry) -> String {
+        let mut line = Vec::new();
+        text::render(&Event { t: 0.0, entry }, false, &mut line);
+        String::from_utf8(line).unwrap()
+    }
+
+    /// The relay's typed notes come out as the sentences the relay used to
+    /// format itself, and read back as the `Note` or `Problem` they were.
+    #[test]
+    fn relay_notes_render_as_lines_and_read_back() {
+        let cases = [
+            (
+                RelayNote::Forwarded("SIGTERM"),
+                ">>> received SIGTERM, forwarded to the child\n",
+            ),
+            (
+                RelayNote::AfterExit("SIGINT"),
+                ">>> received SIGINT after the child exited: not waiting for the rest of its output\n",
+            ),
+            (
+                RelayNote::WriteFailed {
+                    stream: Stream::Out,
+                    errno: 32,
+                    lost: 16384,
+                },
+                ">>> writing our stdout failed (Broken pipe); 16384 bytes of the child's output not delivered\n",
+            ),
+            (
+                RelayNote::WriteFailed {
+                    stream: Stream::In,
+                    errno: 32,
+                    lost: 5,
+                },
+                ">>> the child closed its stdin (Broken pipe); 5 bytes from the peer not delivered\n",
+            ),
+            (
+                RelayNote::WriteFailed {
+                    stream: Stream::Err,
+                    errno: 32,
+                    lost: 0,
+                },
+                ">>> writing our stderr failed (Broken pipe); 0 bytes of the child's stderr not delivered\n",
+            ),
+            (
+                RelayNote::ReadFailed {
+                    stream: Stream::In,
+                    errno: 5,
+                },
+                "!! reading our stdin failed: I/O error\n",
+            ),
+            (
+                RelayNote::NotTaken { lost: 7 },
+                ">>> 7 bytes from the peer not delivered: the child's stdin was full when it exited\n",
+            ),
+        ];
+        for (note, want) in cases {
+            let got = text_line(Entry::Relay(note.clone()));
+            assert_eq!(got, want);
+            let back = parse::parse_line(got.trim_end().as_bytes()).unwrap().event.entry;
+            let text = note.text();
+            let expected = if note.is_problem() {
+                Entry::Problem(text.clone())
+            } else {
+                Entry::Note(text.clone())
+            };
+            assert_eq!(back, expected, "{want}");
+            let mut scratch = Vec::new();
+            let mut json = Vec::new();
+            jsonl::render(
+                &Event {
+                    t: 0.0,
+                    entry: Entry::Relay(note.clone()),
+                },
+                false,
+                &mut scratch,
+                &mut json,
+            )
+            .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+            assert_eq!(v["text"], text.as_str(), "{want}");
+            assert_eq!(v["kind"], if note.is_problem() { "problem" } else { "note" });
+            let back = jsonl::parse_line(&json).unwrap().event.entry;
+            assert_eq!(back, expected, "JSON: {want}");
+        }
     }
 }

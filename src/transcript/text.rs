@@ -150,6 +150,8 @@ pub(super) fn render_with(ev: &Event, timestamps: bool, p: &mut impl Paint, line
         }
         Entry::Problem(text) => free(p, Part::Problem, "!! ", text, line),
         Entry::Note(text) => free(p, Part::Meta, ">>> ", text, line),
+        Entry::Relay(n) if n.is_problem() => free(p, Part::Problem, "!! ", &n.text(), line),
+        Entry::Relay(n) => free(p, Part::Meta, ">>> ", &n.text(), line),
         Entry::Exit(code) => {
             let part = if *code == 0 { Part::ExitOk } else { Part::ExitBad };
             p.part(part, format_args!("#: {code}"), line);
