@@ -426,10 +426,13 @@ fn pump(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer) -> bool {
         let Some(dst) = &f.dst.fd else { break };
         match unistd::write(dst, &f.buf[f.start..f.end]) {
             Ok(n) => {
-                // The transcript holds what was delivered, in the order it
-                // was: bytes our write never took are not in it (an aborted
-                // download counted bytes its reader never got).
-                tracer.bytes(f.stream, &f.buf[f.start..f.start + n]);
+                // What reached our stdout and stderr is what the transcript
+                // holds, in the order it did: bytes our write never took are
+                // not in it (an aborted download counted bytes its reader
+                // never got). Our stdin's bytes are counted as read.
+                if f.stream != Stream::In {
+                    tracer.bytes(f.stream, &f.buf[f.start..f.start + n]);
+                }
                 f.start += n;
                 progress = true;
             }
@@ -470,10 +473,15 @@ fn pump(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer) -> bool {
                     f.eof_seen = true;
                     return true;
                 }
-                src_ended(f, cx);
+                src_ended(f, cx, tracer);
                 progress = true;
             }
             Ok(n) => {
+                if f.stream == Stream::In {
+                    // What the peer sent, whether the child takes it or not
+                    // (its verdicts rest on it; a note counts what was not).
+                    tracer.bytes(f.stream, &f.buf[f.end..f.end + n]);
+                }
                 f.end += n;
                 progress = true;
             }
@@ -485,7 +493,7 @@ fn pump(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer) -> bool {
                     stream: f.stream,
                     errno: e as i32,
                 });
-                src_ended(f, cx);
+                src_ended(f, cx, tracer);
                 progress = true;
             }
         }
@@ -493,16 +501,20 @@ fn pump(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer) -> bool {
     progress
 }
 
-/// The source ended; the transcript says so once what it gave is delivered
-/// ([`report_end`]).
-fn src_ended(f: &mut Flow, cx: &Ctx) {
+/// The source ended; the transcript says so at once for our stdin (its
+/// bytes are counted as read), for the child's output once what it gave is
+/// delivered ([`report_end`]).
+fn src_ended(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer) {
     f.src_eof = true;
     f.eof_seen = true;
     close_endpoint(&mut f.src, cx);
+    if f.stream == Stream::In {
+        report_end(f, tracer);
+    }
 }
 
-/// `>>> stdin closed` / `stdout closed`, after the last byte delivered
-/// (stderr's is written by the loop, see `relay`).
+/// `>>> stdin closed` when our stdin ends, `stdout closed` after the last
+/// byte delivered (stderr's is written by the loop, see `relay`).
 fn report_end(f: &mut Flow, tracer: &mut Tracer) {
     if f.eof_seen && !f.reported && f.stream != Stream::Err {
         tracer.closed(f.stream);
@@ -620,7 +632,7 @@ fn splice_step(f: &mut Flow, cx: &Ctx, tracer: &mut Tracer, budget: u64) -> Opti
     let flags = SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE;
     match splice(src, None, dst, None, len, flags) {
         Ok(0) => {
-            src_ended(f, cx);
+            src_ended(f, cx, tracer);
             Some(true)
         }
         Ok(n) => {
