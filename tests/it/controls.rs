@@ -463,7 +463,8 @@ fn the_tap_writes_no_raw_control_live_in_files_or_in_messages() {
     assert_no_raw_controls(&text, false, "run of a program that cannot start: the transcript");
     assert!(String::from_utf8_lossy(&text).contains("!! cannot start"));
 
-    // A transcript that cannot be written: the warning names it.
+    // A transcript that cannot be written: run refuses before starting
+    // anything (issue 13), and the error names the path, escaped.
     let not_a_dir = sb.p("file");
     fs::write(&not_a_dir, b"").unwrap();
     let mut c = sb.command(bin());
@@ -473,7 +474,9 @@ fn the_tap_writes_no_raw_control_live_in_files_or_in_messages() {
         .args(["--", "/bin/true"]);
     let f = run(&mut c, Input::Null, DEADLINE);
     assert_clean(&f, false, "run -o UNWRITABLE");
-    assert!(f.stderr_text().contains("warning"), "{}", f.stderr_text());
+    assert_eq!(f.status.code(), Some(2), "{}", f.stderr_text());
+    assert!(f.stderr_text().contains("cannot create transcript"), "{}", f.stderr_text());
+    assert!(f.stderr_text().contains("\\x1b[2J"), "{}", f.stderr_text());
 
     // clap's own messages quote the word they refuse.
     let f = scptrace(&sb, &["show".as_ref(), "--format".as_ref(), os(&n).as_os_str()]);
