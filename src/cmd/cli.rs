@@ -130,7 +130,8 @@ pub struct RecordArgs {
 /// Render saved transcripts: colour, filters, text or JSON Lines, summaries
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Transcript files, text or JSON Lines (detected from the first line); `-` for standard input
+    /// Transcript files, text or JSON Lines (detected from the first line); `-` for standard input,
+    /// `@1` for the newest in the log directory, `@2` the one before
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Output form: text lines, or JSON Lines (converts either way, losslessly)
@@ -210,7 +211,7 @@ Exit status (over several files, the first of 2, 1, 3, 0 that any file has):
 
 See docs/decoder.md for every violation name.")]
 pub struct CheckArgs {
-    /// Transcript files, text or JSON Lines; `-` for standard input
+    /// Transcript files, text or JSON Lines; `-` for standard input, `@1` the newest in the log directory
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// When to colour the output [env: SCPTRACE_COLOR] [default: auto]
