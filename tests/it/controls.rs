@@ -475,7 +475,11 @@ fn the_tap_writes_no_raw_control_live_in_files_or_in_messages() {
     let f = run(&mut c, Input::Null, DEADLINE);
     assert_clean(&f, false, "run -o UNWRITABLE");
     assert_eq!(f.status.code(), Some(2), "{}", f.stderr_text());
-    assert!(f.stderr_text().contains("cannot create transcript"), "{}", f.stderr_text());
+    assert!(
+        f.stderr_text().contains("cannot create transcript"),
+        "{}",
+        f.stderr_text()
+    );
     assert!(f.stderr_text().contains("\\x1b[2J"), "{}", f.stderr_text());
 
     // clap's own messages quote the word they refuse.
