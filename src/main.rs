@@ -7,7 +7,9 @@ use anyhow::Result;
 use clap::Parser;
 
 use scptrace::cmd::cli::{Cli, Command};
-use scptrace::cmd::{as_scp, check, doctor, forced, generate, install, record, replay, run, show, uninstall};
+use scptrace::cmd::{
+    as_scp, check, doctor, forced, generate, install, ls, record, replay, run, show, uninstall,
+};
 use scptrace::errtext;
 use scptrace::escape::escape_lines;
 use scptrace::tap::standin;
@@ -61,6 +63,7 @@ fn run_cli(cli: Cli) -> Result<i32> {
         Command::Record(a) => record::run(a),
         Command::Show(a) => show::run(a),
         Command::Check(a) => check::run(a),
+        Command::Ls(a) => ls::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Forced(a) => forced::run(a),
         Command::SftpServer(a) => scptrace::cmd::sftp_server::run(a),

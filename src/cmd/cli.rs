@@ -29,6 +29,8 @@ pub enum Command {
     Show(ShowArgs),
     /// Decode transcripts' bytes and say what they hold; exit 0 only when decoded whole and clean
     Check(CheckArgs),
+    /// List the transcripts in the log directory, newest first, one line each
+    Ls(LsArgs),
     /// Speak a transcript's I: side to a fresh real scp or sftp-server and report where the replies differ
     Replay(ReplayArgs),
     /// Run as an sshd ForceCommand or authorized_keys command=
@@ -217,6 +219,24 @@ pub struct CheckArgs {
     /// When to colour the output [env: SCPTRACE_COLOR] [default: auto]
     #[arg(long, value_enum, value_name = "WHEN")]
     pub color: Option<ColorWhen>,
+}
+
+/// List the transcripts in the log directory, newest first, one line each
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Each line: the start time (the transcript's `start` header), the program and its mode
+(scp -t, scp -f, sftp-server, or the traced program's name), the files transferred
+and their bytes (from decoding the bytes again, as show --summary does), the exit
+status (- when the transcript has none: cut short), the violations decoding finds,
+and the file's name. @1 is the first line, @2 the second, for show and check.
+A file that cannot be read or is not a transcript is one line saying so.
+
+Exit status: 0 (also for an empty or missing log directory, said on stderr);
+2 when the log directory cannot be listed.")]
+pub struct LsArgs {
+    /// Output form: aligned text columns, or one JSON object per transcript
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Speak a transcript's I: side to a fresh real scp and report where the replies differ

@@ -280,6 +280,35 @@ fn page(name: &str) -> Page {
             files: true,
             see_also: &["scptrace-show", "scptrace-replay"],
         },
+        "ls" => Page {
+            exit: &[
+                (
+                    "0",
+                    "Listed (also for an empty or missing log directory, said on stderr).",
+                ),
+                (
+                    "2",
+                    "The log directory cannot be listed (scptrace: log directory DIR: what is wrong).",
+                ),
+            ],
+            examples: &[
+                (
+                    "scptrace ls",
+                    "The log directory's transcripts, newest first: start, program and mode, files, bytes, exit, violations.",
+                ),
+                (
+                    "scptrace ls --format jsonl",
+                    "The same, one JSON object per transcript.",
+                ),
+                (
+                    "scptrace show --summary @1",
+                    "The first line's transcript, summarised.",
+                ),
+            ],
+            env: &["SCPTRACE_LOG_DIR"],
+            files: true,
+            see_also: &["scptrace-show", "scptrace-check"],
+        },
         "replay" => Page {
             exit: &[],
             examples: &[

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod forced;
 pub mod generate;
 pub mod install;
+pub mod ls;
 pub mod manual;
 pub mod record;
 pub mod replay;

@@ -7,6 +7,7 @@ mod e2e;
 mod harden;
 mod hostile_user;
 mod layers;
+mod ls;
 mod man;
 mod pasted;
 mod peers;
