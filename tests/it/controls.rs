@@ -131,6 +131,44 @@ fn assert_json_lines(out: &[u8], what: &str) {
 /// `--summary --format jsonl` let DEL, C1 and bidi controls through, the
 /// text forms and `check` let bidi controls through, and errors printed
 /// file names raw.
+/// `ls` on a log directory whose transcripts hold controls in their start
+/// header, their invocation (the program's name is shown) and a junk line
+/// (quoted in the "not a transcript" line): none reaches the terminal raw.
+#[test]
+fn ls_keeps_controls_from_the_log_directory_off_the_terminal() {
+    let sb = Sandbox::new();
+    let h = hostile();
+    let logs = sb.p("ls-logs");
+    fs::create_dir_all(&logs).unwrap();
+    let text = hostile_transcript();
+    fs::write(logs.join("20260101T000000.000001Z-1-scp.log"), &text).unwrap();
+    fs::write(
+        logs.join("20260101T000000.000002Z-2-scp.log"),
+        hostile_jsonl(&text),
+    )
+    .unwrap();
+    let odd = format!("# start: s{h}\n>>> New command invocation: /usr/bin/p{h}\n#: 0\n");
+    fs::write(logs.join("20260101T000000.000003Z-3-p.log"), odd).unwrap();
+    fs::write(
+        logs.join("20260101T000000.000004Z-4-junk.log"),
+        format!("junk {h}\n"),
+    )
+    .unwrap();
+    for args in [&["ls"][..], &["ls", "--format", "jsonl"]] {
+        let mut c = sb.command(bin());
+        c.args(args).current_dir(sb.path()).env("SCPTRACE_LOG_DIR", &logs);
+        let f = run(&mut c, Input::Null, DEADLINE);
+        assert_clean(&f, false, &format!("{args:?}"));
+        assert_eq!(f.status.code(), Some(0), "{args:?}: {}", f.stderr_text());
+        let out = String::from_utf8_lossy(&f.stdout).into_owned();
+        assert_eq!(out.lines().count(), if args.len() == 1 { 5 } else { 4 }, "{out}");
+        assert!(out.contains("junk") && out.contains("not a transcript"), "{out}");
+        if args.len() > 1 {
+            assert_json_lines(&f.stdout, &format!("{args:?}"));
+        }
+    }
+}
+
 #[test]
 fn every_command_and_form_keeps_controls_from_a_transcript_off_the_terminal() {
     let sb = Sandbox::new();
