@@ -75,11 +75,31 @@ pub struct Files {
 impl Files {
     /// One decoder event, seen on a line recorded at `t` (if timestamped).
     pub fn event(&mut self, t: Option<f64>, ev: &Event) {
+        self.event_row(t, ev);
+    }
+
+    /// As [`Files::event`], and says which row the event is about (a file's
+    /// record, data or end, a request on it or a reply to one), for
+    /// `show --file`.
+    pub fn event_row(&mut self, t: Option<f64>, ev: &Event) -> Option<usize> {
         let Event::Frame { dir, msg, .. } = ev else {
-            return;
+            return None;
         };
         match msg {
-            Msg::Scp(m) => self.scp(t, *dir, m),
+            Msg::Scp(m) => {
+                let before = self.open.map(|(i, _)| i);
+                self.scp(t, *dir, m);
+                let concerned = matches!(m, scp::Msg::File { .. } | scp::Msg::Data { .. } | scp::Msg::DataEnd { .. })
+                    || (matches!(m, scp::Msg::Ack | scp::Msg::Warning(_) | scp::Msg::Fatal(_))
+                        && before.is_some_and(|i| self.rows[i].dir != *dir));
+                if matches!(m, scp::Msg::File { .. }) {
+                    Some(self.rows.len() - 1)
+                } else if concerned {
+                    before
+                } else {
+                    None
+                }
+            }
             Msg::Sftp(m) => self.sftp(t, m),
         }
     }
@@ -146,7 +166,7 @@ impl Files {
         }
     }
 
-    fn sftp(&mut self, t: Option<f64>, m: &sftp::Msg) {
+    fn sftp(&mut self, t: Option<f64>, m: &sftp::Msg) -> Option<usize> {
         match m {
             sftp::Msg::Request(r) => {
                 let row = match &r.body {
@@ -192,14 +212,15 @@ impl Files {
                 if let Some(i) = row {
                     *self.rows[i].requests.entry(r.body.op().as_str()).or_default() += 1;
                 }
+                row
             }
             sftp::Msg::Reply(r) => {
-                let Some(to) = &r.to else { return };
+                let to = r.to.as_ref()?;
                 let row = self
                     .opening
                     .remove(&to.seq)
                     .or_else(|| to.handle.as_ref().and_then(|h| self.handles.get(h).copied()));
-                let Some(i) = row else { return };
+                let i = row?;
                 match &r.body {
                     ReplyBody::Handle { handle } if to.op == Op::Open => {
                         self.handles.insert(handle.clone(), i);
@@ -226,8 +247,9 @@ impl Files {
                     }
                     _ => {}
                 }
+                Some(i)
             }
-            _ => {}
+            _ => None,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod parse;
 pub mod read;
 pub mod redecode;
 pub mod repair;
+pub mod select;
 pub mod styled;
 pub mod text;
 
