@@ -164,12 +164,18 @@ pub struct ShowArgs {
     /// Show only these streams' bytes and `closed` lines (comma-separated)
     #[arg(long, value_enum, value_delimiter = ',', value_name = "in,out,err")]
     pub stream: Vec<StreamSel>,
+    /// Show only the lines of the files whose path within the transfer (as
+    /// `--summary` names it) matches GLOB (`*`, `?`, `[...]`): their records,
+    /// data and replies, and (SCP) the directories they are in; (SFTP) the
+    /// OPEN, requests on its handle until CLOSE, and their replies
+    #[arg(long, value_name = "GLOB", conflicts_with = "violations")]
+    pub file: Option<String>,
     /// Show only the `!!` lines (protocol violations and tracing problems)
     #[arg(long)]
     pub violations: bool,
     /// Summarise each transcript instead: files, bytes, directories, warnings,
     /// errors, violations, duration, exit status
-    #[arg(long, conflicts_with_all = ["stream", "violations", "timestamps"])]
+    #[arg(long, conflicts_with_all = ["stream", "violations", "timestamps", "file"])]
     pub summary: bool,
 }
 

@@ -23,6 +23,7 @@ use crate::transcript::files::{FileRow, Files, Outcome};
 use crate::transcript::parse::Parsed;
 use crate::transcript::read::{ReadError, display_name, read_transcript, report_repairs};
 use crate::transcript::redecode::{Redecoder, verdict};
+use crate::transcript::select::Select;
 use crate::transcript::styled::{render_styled, render_styled_cut};
 use crate::transcript::{Decoded, Entry, Event, Kind, Stream, jsonl};
 use crate::utc::Utc;
@@ -164,6 +165,11 @@ fn show_one(
         None => None,
     };
     let (mut start_us, mut prev_t) = (None, None);
+    let mut select = args.file.as_ref().map(|g| FileFilter {
+        redecoder: None,
+        select: Select::new(g.as_bytes()),
+        shown: Vec::new(),
+    });
     let repairs = read_transcript(path, |p| {
         if let Entry::Header { key, value } = &p.event.entry
             && key == "start"
@@ -172,6 +178,12 @@ fn show_one(
         }
         if !wanted(&p.event.entry, args) {
             return Ok(());
+        }
+        if let Some(f) = select.as_mut()
+            && let Entry::Invocation(text) = &p.event.entry
+            && f.redecoder.is_none()
+        {
+            f.redecoder = Redecoder::for_invocation(text);
         }
         let mut timed = p.timestamped && args.timestamps != Some(OnOff::Off);
         line.clear();
@@ -200,10 +212,72 @@ fn show_one(
                 render_styled_cut(&p.event, timed, styles, &mut scratch, &mut line, cut);
             }
         }
-        out.write_all(&line)
+        match select.as_mut() {
+            None => out.write_all(&line),
+            Some(f) => {
+                f.line(&p.event.entry, &line);
+                for l in f.shown.drain(..) {
+                    out.write_all(&l)?;
+                }
+                Ok(())
+            }
+        }
     })?;
+    if let Some(f) = select.as_mut()
+        && f.select.matched == 0
+    {
+        // Said in the transcript's own form, so a pipe still reads it.
+        let glob = args.file.as_deref().unwrap_or_default();
+        let ev = Event {
+            t: 0.0,
+            entry: Entry::Note(format!("show --file {}: no file matches", escape(glob.as_bytes()))),
+        };
+        line.clear();
+        match args.format {
+            Format::Jsonl => {
+                jsonl::render(&ev, false, &mut scratch, &mut line).map_err(ReadError::Output)?;
+                line.push(b'\n');
+            }
+            Format::Text => render_styled(&ev, false, styles, &mut scratch, &mut line),
+        }
+        out.write_all(&line).map_err(ReadError::Output)?;
+    }
     report_repairs(path, &repairs);
     Ok(())
+}
+
+/// `--file`: the transcript decoded again, and the selection it drives.
+struct FileFilter {
+    redecoder: Option<Redecoder>,
+    select: Select<Vec<u8>>,
+    /// Rendered lines to write now.
+    shown: Vec<Vec<u8>>,
+}
+
+impl FileFilter {
+    /// One transcript line, rendered as `line`. Lines about the session
+    /// (header, invocation, notes, `closed`, exit) are kept; stderr is not
+    /// about a file's messages and is left out.
+    fn line(&mut self, entry: &Entry, line: &[u8]) {
+        let evs: Vec<protocol::Event> = match self.redecoder.as_mut() {
+            Some(r) => r.event(entry).to_vec(),
+            None => Vec::new(),
+        };
+        match entry {
+            Entry::Bytes(b) if b.stream == Stream::Err => {}
+            Entry::Bytes(b) => {
+                let dir = if b.stream == Stream::In { Dir::In } else { Dir::Out };
+                self.select.bytes(dir, &evs, line.to_vec(), &mut self.shown);
+            }
+            Entry::StoredViolation { .. } | Entry::Violation(_) => {
+                self.select.violation(line.to_vec(), &mut self.shown)
+            }
+            _ => {
+                self.select.events(&evs);
+                self.shown.push(line.to_vec());
+            }
+        }
+    }
 }
 
 /// `--violations`: what decoding the bytes finds (never the `!!` lines the

@@ -9,7 +9,7 @@
 //! every request on the handle it returned until CLOSE, and their replies.
 
 use super::files::Files;
-use crate::protocol::{Dir, Event, Msg, scp};
+use crate::protocol::{Dir, Event, Msg, scp, sftp};
 
 /// Whether `name` matches `pat`: `*` any run of bytes (`/` included), `?`
 /// one byte, `[abc]`/`[a-z]`/`[!a]` one byte of (or not of) a set, `\\x` the
@@ -166,8 +166,15 @@ impl<L> Select<L> {
         };
         let matches = |s: &Self, i: usize| glob_match(&s.glob, s.files.rows[i].name.as_bytes());
         let fate = match msg {
-            Msg::Sftp(_) => match row {
-                Some(i) if matches(self, i) => Fate::Keep,
+            Msg::Sftp(m) => match row {
+                Some(i) if matches(self, i) => {
+                    if let sftp::Msg::Request(r) = &**m
+                        && matches!(r.body, sftp::ReqBody::Open { .. })
+                    {
+                        self.matched += 1;
+                    }
+                    Fate::Keep
+                }
                 _ => Fate::Drop,
             },
             Msg::Scp(m) => match m {
@@ -222,7 +229,6 @@ impl<L> Select<L> {
                 },
             },
         };
-        // SFTP: a reply counts as the fate of its direction too (for `!!`).
         fate
     }
 }

@@ -337,3 +337,66 @@ fn at_n_names_the_log_directorys_transcripts() {
         stderr(&o)
     );
 }
+
+/// `show --file GLOB` on a real recursive upload: only the matching file's
+/// record, data and acks, inside its directory's `D`/`E`; SFTP the same
+/// file's OPEN/HANDLE/WRITE/CLOSE and their STATUS; no match: the header,
+/// a note, exit 0.
+#[test]
+fn file_shows_one_files_lines() {
+    use crate::record::{arranged, local_ssh, os, record, remote};
+    use crate::util::{DEADLINE, Input, REAL_SCP, Sandbox, bin, run};
+    let sb = Sandbox::new();
+    let src = sb.p("dir");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a.txt"), b"AAAA-contents\n").unwrap();
+    fs::write(src.join("b.txt"), b"BBBB-contents\n").unwrap();
+    let dst = sb.p("dst");
+    fs::create_dir_all(&dst).unwrap();
+    let log = sb.p("t.log");
+    let args = vec![os("-r"), os(&src), remote(&dst)];
+    let r = record(&sb, &["--data", "full", "-o", log.to_str().unwrap()], &args);
+    r.assert_success();
+    let f = log.to_str().unwrap();
+    let o = scptrace(&["show", "--timestamps=off", "--file", "dir/b*", f], sb.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(s.lines().any(|l| l.starts_with("I: D0755 0 dir")), "{s}");
+    assert!(s.lines().any(|l| l.starts_with("I: C0644 14 b.txt")), "{s}");
+    assert!(s.contains("BBBB-contents"), "{s}");
+    assert!(s.lines().any(|l| l.starts_with("I: E")), "{s}");
+    assert!(!s.contains("a.txt") && !s.contains("AAAA"), "{s}");
+    // The D, b's record, its end and the E each answered: four acks.
+    let acks = s.lines().filter(|l| l.starts_with("O: \\0")).count();
+    assert_eq!(acks, 4, "{s}");
+    assert!(s.lines().any(|l| l.starts_with("#: ")), "the exit line: {s}");
+    assert!(s.starts_with("# scptrace: "), "the header: {s}");
+
+    let none = scptrace(&["show", "--file", "nothing*", f], sb.path());
+    assert_eq!(none.status.code(), Some(0), "{}", stderr(&none));
+    let n = stdout(&none);
+    assert!(n.starts_with("# scptrace: ") && n.contains("no file matches"), "{n}");
+    assert!(!n.lines().any(|l| l.starts_with("I: ") || l.starts_with("O: ")), "{n}");
+
+    // The same upload over SFTP (scp without -O).
+    let slog = sb.p("s.log");
+    let sdst = sb.p("sdst");
+    fs::create_dir_all(&sdst).unwrap();
+    let mut c = arranged(&sb, bin());
+    c.args(["record", "--data", "full", "-o", slog.to_str().unwrap()])
+        .args(["--", REAL_SCP, "-S"])
+        .arg(local_ssh())
+        .args([os("-r"), os(&src), remote(&sdst)]);
+    run(&mut c, Input::Null, DEADLINE).assert_success();
+    assert_eq!(fs::read(sdst.join("dir/b.txt")).unwrap(), b"BBBB-contents\n");
+    let o = scptrace(
+        &["show", "--timestamps=off", "--file", "*/b.txt", slog.to_str().unwrap()],
+        sb.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = stdout(&o);
+    let has = |w: &str| s.lines().any(|l| l.contains(w));
+    assert!(has("OPEN") && has("b.txt"), "{s}");
+    assert!(has("HANDLE") && has("WRITE") && has("CLOSE") && has("STATUS"), "{s}");
+    assert!(!s.contains("a.txt") && !s.contains("no file matches"), "{s}");
+}
