@@ -230,7 +230,10 @@ fn show_one(
         let glob = args.file.as_deref().unwrap_or_default();
         let ev = Event {
             t: 0.0,
-            entry: Entry::Note(format!("show --file {}: no file matches", escape(glob.as_bytes()))),
+            entry: Entry::Note(format!(
+                "show --file {}: no file matches",
+                escape(glob.as_bytes())
+            )),
         };
         line.clear();
         match args.format {

@@ -89,9 +89,11 @@ impl Files {
             Msg::Scp(m) => {
                 let before = self.open.map(|(i, _)| i);
                 self.scp(t, *dir, m);
-                let concerned = matches!(m, scp::Msg::File { .. } | scp::Msg::Data { .. } | scp::Msg::DataEnd { .. })
-                    || (matches!(m, scp::Msg::Ack | scp::Msg::Warning(_) | scp::Msg::Fatal(_))
-                        && before.is_some_and(|i| self.rows[i].dir != *dir));
+                let concerned = matches!(
+                    m,
+                    scp::Msg::File { .. } | scp::Msg::Data { .. } | scp::Msg::DataEnd { .. }
+                ) || (matches!(m, scp::Msg::Ack | scp::Msg::Warning(_) | scp::Msg::Fatal(_))
+                    && before.is_some_and(|i| self.rows[i].dir != *dir));
                 if matches!(m, scp::Msg::File { .. }) {
                     Some(self.rows.len() - 1)
                 } else if concerned {

@@ -157,15 +157,14 @@ impl<L> Select<L> {
     }
 
     fn event(&mut self, ev: &Event, out: &mut Vec<L>) -> Fate {
-        let t = None;
-        let row = self.files.event_row(t, ev);
+        let row = self.files.event_row(None, ev);
         let (dir, msg) = match ev {
             Event::Frame { dir, msg, .. } => (*dir, msg),
             Event::DataStart { dir, .. } => return self.last[ix(*dir)],
             Event::Violation(_) => return Fate::Drop,
         };
         let matches = |s: &Self, i: usize| glob_match(&s.glob, s.files.rows[i].name.as_bytes());
-        let fate = match msg {
+        match msg {
             Msg::Sftp(m) => match row {
                 Some(i) if matches(self, i) => {
                     if let sftp::Msg::Request(r) = &**m
@@ -228,8 +227,7 @@ impl<L> Select<L> {
                     None => self.last[ix(dir)],
                 },
             },
-        };
-        fate
+        }
     }
 }
 
@@ -294,7 +292,7 @@ mod tests {
             (Dir::In, b"E\n"),
             (Dir::Out, b"\0"),
         ];
-        let shown = select(Protocol::Scp(o.clone()), "d/b*", steps);
+        let shown = select(Protocol::Scp(o), "d/b*", steps);
         let want: Vec<&[u8]> = vec![
             b"D0755 0 d\n",
             b"\0",
@@ -304,7 +302,7 @@ mod tests {
             b"\0",
         ];
         assert_eq!(shown, want);
-        let shown = select(Protocol::Scp(o.clone()), "d/a", steps);
+        let shown = select(Protocol::Scp(o), "d/a", steps);
         let want: Vec<&[u8]> = vec![
             b"D0755 0 d\n",
             b"\0",

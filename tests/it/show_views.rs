@@ -375,8 +375,14 @@ fn file_shows_one_files_lines() {
     let none = scptrace(&["show", "--file", "nothing*", f], sb.path());
     assert_eq!(none.status.code(), Some(0), "{}", stderr(&none));
     let n = stdout(&none);
-    assert!(n.starts_with("# scptrace: ") && n.contains("no file matches"), "{n}");
-    assert!(!n.lines().any(|l| l.starts_with("I: ") || l.starts_with("O: ")), "{n}");
+    assert!(
+        n.starts_with("# scptrace: ") && n.contains("no file matches"),
+        "{n}"
+    );
+    assert!(
+        !n.lines().any(|l| l.starts_with("I: ") || l.starts_with("O: ")),
+        "{n}"
+    );
 
     // The same upload over SFTP (scp without -O).
     let slog = sb.p("s.log");
@@ -390,13 +396,22 @@ fn file_shows_one_files_lines() {
     run(&mut c, Input::Null, DEADLINE).assert_success();
     assert_eq!(fs::read(sdst.join("dir/b.txt")).unwrap(), b"BBBB-contents\n");
     let o = scptrace(
-        &["show", "--timestamps=off", "--file", "*/b.txt", slog.to_str().unwrap()],
+        &[
+            "show",
+            "--timestamps=off",
+            "--file",
+            "*/b.txt",
+            slog.to_str().unwrap(),
+        ],
         sb.path(),
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let s = stdout(&o);
     let has = |w: &str| s.lines().any(|l| l.contains(w));
     assert!(has("OPEN") && has("b.txt"), "{s}");
-    assert!(has("HANDLE") && has("WRITE") && has("CLOSE") && has("STATUS"), "{s}");
+    assert!(
+        has("HANDLE") && has("WRITE") && has("CLOSE") && has("STATUS"),
+        "{s}"
+    );
     assert!(!s.contains("a.txt") && !s.contains("no file matches"), "{s}");
 }
