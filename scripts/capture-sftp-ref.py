@@ -35,7 +35,6 @@ recorded read, in the recorded order, then an eof for each direction.
 
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -50,29 +49,13 @@ CHUNK = 65536
 # Every case must stay small: the decoder's tests feed each one many times.
 CASE_LIMIT = 200 * 1024
 
+# The packet helpers and the banner are the test proxy's (tests/faults/), so
+# that the faults captured here are the faults the tests inject.
+sys.path.insert(0, os.path.join(ROOT, "tests", "faults"))
+from sftp_proxy import BANNER, end_output, packets, status, write_all  # noqa: E402
+
 
 # ---- the -S program ---------------------------------------------------------
-
-
-def write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-
-
-def end_output(fd):
-    """Ends our side of fd: shutdown(SHUT_WR) on a socket (scp passes one
-    socketpair as stdin and stdout), then close."""
-    try:
-        s = socket.socket(fileno=os.dup(fd))
-        try:
-            s.shutdown(socket.SHUT_WR)
-        finally:
-            s.close()
-    except OSError:
-        pass
-    os.close(fd)
 
 
 class Log:
@@ -95,24 +78,6 @@ class Log:
             self.order.write("%s %d\n" % (tag, len(data)))
             self.order.flush()
             write_all(fd, data)
-
-
-def packets(buf):
-    """Splits complete SFTP packets off the front of buf: (packets, rest)."""
-    out = []
-    while len(buf) >= 4:
-        (n,) = struct.unpack(">I", buf[:4])
-        if len(buf) < 4 + n:
-            break
-        out.append(buf[: 4 + n])
-        buf = buf[4 + n :]
-    return out, buf
-
-
-def status(req_id, code, text):
-    body = struct.pack(">BII", 101, req_id, code)
-    body += struct.pack(">I", len(text)) + text + struct.pack(">I", 0)
-    return struct.pack(">I", len(body)) + body
 
 
 def tee():
@@ -167,7 +132,7 @@ def tee():
             if not data:
                 break
             if first and fault == "banner":
-                log.pass_on("O", b"Welcome to the build host! Unauthorized use is prohibited.\n", 1)
+                log.pass_on("O", BANNER, 1)
             first = False
             if fault == "cut-reply" and sent + len(data) > 410:
                 # The transport dies in the middle of the reply that crosses
