@@ -19,7 +19,7 @@ use crate::util::*;
 
 /// `scptrace replay ARGS`, with temporary directories made inside the
 /// sandbox.
-fn replay(sb: &Sandbox, args: &[&OsStr]) -> Finished {
+pub(crate) fn replay(sb: &Sandbox, args: &[&OsStr]) -> Finished {
     replay_env(sb, args, &[])
 }
 

@@ -20,6 +20,7 @@ use scptrace::tap::trace::Tracer;
 use scptrace::transcript::Stream;
 use scptrace::transcript::text::TextWriter;
 
+use crate::replay::replay;
 use crate::util::*;
 
 const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
@@ -71,18 +72,6 @@ fn render(case: &str, data: DataMode, out: &Path) {
     t.closed(Stream::In);
     t.closed(Stream::Out);
     t.flush();
-}
-
-/// `scptrace replay ARGS` with temporary directories inside the sandbox.
-fn replay(sb: &Sandbox, args: &[&OsStr]) -> Finished {
-    let tmp = sb.path().join("tmp");
-    fs::create_dir_all(&tmp).unwrap();
-    let mut c = sb.command(bin());
-    c.current_dir(sb.path())
-        .env("TMPDIR", &tmp)
-        .arg("replay")
-        .args(args);
-    run(&mut c, Input::Null, DEADLINE)
 }
 
 fn report(f: &Finished) -> String {

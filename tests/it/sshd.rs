@@ -694,21 +694,24 @@ impl Sshd {
         srcs: &[S],
         dst: impl AsRef<OsStr>,
     ) -> Result<Finished, Skip> {
-        let py = venv_python()?;
-        let mut c = self.command(py);
-        c.arg(client_script(script))
-            .args(["127.0.0.1", &self.port.to_string(), &self.user])
-            .arg(self.key())
-            .arg(self.known_hosts())
-            .arg(op.script_name())
-            .args(srcs)
-            .arg(dst);
-        Ok(util::run(&mut c, Input::Null, DEADLINE))
+        self.python_script(script, op.script_name(), srcs, dst)
     }
 
     /// `tests/clients/paramiko_sftp.py` or `asyncssh_sftp.py` (`script`):
     /// one file, `op` "put" or "get".
     pub fn python_sftp(&self, script: &str, op: &str, src: &Path, dst: &Path) -> Result<Finished, Skip> {
+        self.python_script(script, op, &[src], dst)
+    }
+
+    /// A client script of tests/clients/ under the venv's Python:
+    /// HOST PORT USER KEY KNOWN_HOSTS OP SRC... DST.
+    fn python_script<S: AsRef<OsStr>>(
+        &self,
+        script: &str,
+        op: &str,
+        srcs: &[S],
+        dst: impl AsRef<OsStr>,
+    ) -> Result<Finished, Skip> {
         let py = venv_python()?;
         let mut c = self.command(py);
         c.arg(client_script(script))
@@ -716,7 +719,7 @@ impl Sshd {
             .arg(self.key())
             .arg(self.known_hosts())
             .arg(op)
-            .arg(src)
+            .args(srcs)
             .arg(dst);
         Ok(util::run(&mut c, Input::Null, DEADLINE))
     }
